@@ -1,0 +1,293 @@
+//! 2-D convolution (cross-correlation, as PyTorch) by im2col + GEMM, parallel over the
+//! batch, and its backward as GEMMs plus col2im.
+
+use rayon::prelude::*;
+
+use super::matmul::{gemm, MatRef};
+use crate::error::{attr_err, shape_err};
+use crate::{Element, Shape, Tensor, TensorResult};
+
+/// Attributes of a 2-D convolution, PyTorch's names and meanings; pairs are `(h, w)`.
+///
+/// ```
+/// let p = chainrule_tensor::Conv2dParams { padding: [1, 1], ..Default::default() };
+/// assert_eq!(p.stride, [1, 1]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit zeros added on both sides.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+    /// Input and output channels are split into this many independent groups.
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// Every size a convolution kernel needs, checked once.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    groups: usize,
+    p: Conv2dParams,
+}
+
+impl Geometry {
+    fn new(x: &Shape, w: &Shape, p: Conv2dParams) -> TensorResult<Self> {
+        if x.ndim() != 4 || w.ndim() != 4 {
+            return Err(shape_err!("input {x} and weight {w} must both be 4-D ([n, c, h, w] and [out, in/groups, kh, kw])"));
+        }
+        if p.stride.contains(&0) {
+            return Err(attr_err("stride", format!("{:?} must be positive", p.stride)));
+        }
+        if p.dilation.contains(&0) {
+            return Err(attr_err("dilation", format!("{:?} must be positive", p.dilation)));
+        }
+        let (xd, wd) = (x.dims(), w.dims());
+        let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
+        let (o, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
+        let g = p.groups;
+        if g == 0 || c % g != 0 || o % g != 0 {
+            return Err(attr_err(
+                "groups",
+                format!("{g} must be positive and divide input channels {c} and output channels {o} (input {x}, weight {w})"),
+            ));
+        }
+        if cg != c / g {
+            return Err(shape_err!(
+                "input has {c} channels but weight expects {} (input {x}, weight {w}, groups {g})",
+                cg * g
+            ));
+        }
+        let eh = p.dilation[0] * (kh.max(1) - 1) + 1;
+        let ew = p.dilation[1] * (kw.max(1) - 1) + 1;
+        let (ph, pw) = (h + 2 * p.padding[0], wi + 2 * p.padding[1]);
+        if kh == 0 || kw == 0 || eh > ph || ew > pw {
+            return Err(attr_err(
+                "kernel_size",
+                format!("dilated kernel {eh}×{ew} does not fit the padded input {ph}×{pw} (input {x}, weight {w})"),
+            ));
+        }
+        let oh = (ph - eh) / p.stride[0] + 1;
+        let ow = (pw - ew) / p.stride[1] + 1;
+        Ok(Geometry { n, c, h, w: wi, o, kh, kw, oh, ow, groups: g, p })
+    }
+
+    fn plane(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Rows of the im2col matrix per group: `c/groups · kh · kw`.
+    fn col_rows(&self) -> usize {
+        self.c / self.groups * self.kh * self.kw
+    }
+
+    /// Fills `cols [c·kh·kw, oh·ow]` from one image `[c, h, w]`.
+    fn im2col<T: Element>(&self, img: &[T], cols: &mut [T]) {
+        let (s, d, pad) = (self.p.stride, self.p.dilation, self.p.padding);
+        let mut row = 0;
+        for ch in 0..self.c {
+            let plane = &img[ch * self.h * self.w..(ch + 1) * self.h * self.w];
+            for ki in 0..self.kh {
+                for kj in 0..self.kw {
+                    let dst = &mut cols[row * self.plane()..(row + 1) * self.plane()];
+                    for oy in 0..self.oh {
+                        let out_row = &mut dst[oy * self.ow..(oy + 1) * self.ow];
+                        let iy = (oy * s[0] + ki * d[0]) as isize - pad[0] as isize;
+                        if iy < 0 || iy >= self.h as isize {
+                            out_row.fill(T::ZERO);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
+                        for (ox, v) in out_row.iter_mut().enumerate() {
+                            let ix = (ox * s[1] + kj * d[1]) as isize - pad[1] as isize;
+                            *v = if ix >= 0 && ix < self.w as isize { src[ix as usize] } else { T::ZERO };
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds `cols [c·kh·kw, oh·ow]` back into one image gradient `[c, h, w]`.
+    fn col2im<T: Element>(&self, cols: &[T], img: &mut [T]) {
+        let (s, d, pad) = (self.p.stride, self.p.dilation, self.p.padding);
+        let mut row = 0;
+        for ch in 0..self.c {
+            let plane = &mut img[ch * self.h * self.w..(ch + 1) * self.h * self.w];
+            for ki in 0..self.kh {
+                for kj in 0..self.kw {
+                    let src = &cols[row * self.plane()..(row + 1) * self.plane()];
+                    for oy in 0..self.oh {
+                        let iy = (oy * s[0] + ki * d[0]) as isize - pad[0] as isize;
+                        if iy < 0 || iy >= self.h as isize {
+                            continue;
+                        }
+                        let dst = &mut plane[iy as usize * self.w..(iy as usize + 1) * self.w];
+                        for (ox, &v) in src[oy * self.ow..(oy + 1) * self.ow].iter().enumerate() {
+                            let ix = (ox * s[1] + kj * d[1]) as isize - pad[1] as isize;
+                            if ix >= 0 && ix < self.w as isize {
+                                dst[ix as usize] += v;
+                            }
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Images per chunk of the weight-gradient sum: chunks are fixed by the batch size alone,
+/// never by the thread count, so the partial sums add in the same order on any machine.
+fn chunk_images(n: usize) -> usize {
+    n.div_ceil(8).max(1)
+}
+
+impl<T: Element> Tensor<T> {
+    /// 2-D convolution of `self [n, c, h, w]` with `weight [o, c/groups, kh, kw]` and an
+    /// optional `bias [o]`; output `[n, o, oh, ow]`.
+    ///
+    /// ```
+    /// use chainrule_tensor::{Conv2dParams, Tensor};
+    /// let x = Tensor::<f32>::ones(&[1, 1, 5, 5]);
+    /// let w = Tensor::<f32>::ones(&[2, 1, 3, 3]);
+    /// let y = x.conv2d(&w, None, Conv2dParams::default())?;
+    /// assert_eq!(y.dims(), &[1, 2, 3, 3]);
+    /// assert_eq!(y.data()[0], 9.0);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Non-4-D operands, channel or group mismatch, zero stride or dilation, a kernel
+    /// larger than the padded input, or a bias that is not `[o]`.
+    pub fn conv2d(&self, weight: &Tensor<T>, bias: Option<&Tensor<T>>, p: Conv2dParams) -> TensorResult<Tensor<T>> {
+        let g = Geometry::new(self.shape(), weight.shape(), p)?;
+        if let Some(b) = bias {
+            if b.dims() != [g.o] {
+                return Err(shape_err!("bias {} should be [{}] for weight {}", b.shape(), g.o, weight.shape()));
+            }
+        }
+        let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
+        let mut out = vec![T::ZERO; g.n * g.o * plane];
+        let image = |cols: &mut Vec<T>, (x, y): (&[T], &mut [T])| {
+            g.im2col(x, cols);
+            for grp in 0..g.groups {
+                let wm = MatRef::new(weight.data(), grp * og * rows, rows, false);
+                let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, false);
+                gemm(og, rows, plane, wm, cm, &mut y[grp * og * plane..(grp + 1) * og * plane], false);
+            }
+            if let Some(b) = bias {
+                for (o, ys) in y.chunks_mut(plane).enumerate() {
+                    ys.iter_mut().for_each(|v| *v += b.data()[o]);
+                }
+            }
+        };
+        let x_img = g.c * g.h * g.w;
+        let new_cols = || vec![T::ZERO; g.c * g.kh * g.kw * plane];
+        if g.n > 1 && rayon::current_num_threads() > 1 {
+            self.data()
+                .par_chunks(x_img.max(1))
+                .zip(out.par_chunks_mut((g.o * plane).max(1)))
+                .for_each_init(new_cols, image);
+        } else {
+            let mut cols = new_cols();
+            self.data().chunks(x_img.max(1)).zip(out.chunks_mut((g.o * plane).max(1))).for_each(|p| image(&mut cols, p));
+        }
+        Ok(Tensor::from_parts(Shape::new(&[g.n, g.o, g.oh, g.ow]), out))
+    }
+
+    /// Gradients of [`Tensor::conv2d`] with respect to its input, weight and bias, given
+    /// the output gradient `grad`; each is computed only when asked for.
+    ///
+    /// # Errors
+    /// The same checks as the forward, plus `grad` not having the output's shape.
+    #[allow(clippy::type_complexity)]
+    pub fn conv2d_backward(
+        &self,
+        weight: &Tensor<T>,
+        grad: &Tensor<T>,
+        p: Conv2dParams,
+        needs: [bool; 3],
+    ) -> TensorResult<(Option<Tensor<T>>, Option<Tensor<T>>, Option<Tensor<T>>)> {
+        let g = Geometry::new(self.shape(), weight.shape(), p)?;
+        if grad.dims() != [g.n, g.o, g.oh, g.ow] {
+            return Err(shape_err!("gradient {} should be [{}, {}, {}, {}]", grad.shape(), g.n, g.o, g.oh, g.ow));
+        }
+        let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
+        let (x_img, y_img) = (g.c * g.h * g.w, g.o * plane);
+        let per_chunk = chunk_images(g.n);
+        let wlen = weight.numel();
+        let mut dx = vec![T::ZERO; if needs[0] { self.numel() } else { 0 }];
+        // One chunk of images: its weight-gradient partial sum, and its slice of dx.
+        let chunk = |ci: usize, dx_chunk: &mut [T]| -> Vec<T> {
+            let mut dw = vec![T::ZERO; if needs[1] { wlen } else { 0 }];
+            let mut cols = vec![T::ZERO; g.c * g.kh * g.kw * plane];
+            let first = ci * per_chunk;
+            for img in first..(first + per_chunk).min(g.n) {
+                let gy = &grad.data()[img * y_img..(img + 1) * y_img];
+                if needs[1] {
+                    g.im2col(&self.data()[img * x_img..(img + 1) * x_img], &mut cols);
+                    for grp in 0..g.groups {
+                        let gm = MatRef::new(gy, grp * og * plane, plane, false);
+                        let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, true);
+                        gemm(og, plane, rows, gm, cm, &mut dw[grp * og * rows..(grp + 1) * og * rows], true);
+                    }
+                }
+                if needs[0] {
+                    for grp in 0..g.groups {
+                        let wm = MatRef::new(weight.data(), grp * og * rows, rows, true);
+                        let gm = MatRef::new(gy, grp * og * plane, plane, false);
+                        gemm(rows, og, plane, wm, gm, &mut cols[grp * rows * plane..(grp + 1) * rows * plane], false);
+                    }
+                    let local = img - first;
+                    g.col2im(&cols, &mut dx_chunk[local * x_img..(local + 1) * x_img]);
+                }
+            }
+            dw
+        };
+        let chunks = g.n.div_ceil(per_chunk);
+        let partials: Vec<Vec<T>> = if needs[0] {
+            let step = (per_chunk * x_img).max(1);
+            let mut dx_chunks: Vec<&mut [T]> = dx.chunks_mut(step).collect();
+            dx_chunks.resize_with(chunks, || &mut []);
+            dx_chunks.into_par_iter().enumerate().map(|(ci, d)| chunk(ci, d)).collect()
+        } else {
+            (0..chunks).into_par_iter().map(|ci| chunk(ci, &mut [])).collect()
+        };
+        let dw = needs[1].then(|| {
+            let mut dw = vec![T::ZERO; wlen];
+            for part in &partials {
+                dw.iter_mut().zip(part).for_each(|(a, &b)| *a += b);
+            }
+            Tensor::from_parts(weight.shape().clone(), dw)
+        });
+        let db = needs[2].then(|| {
+            let mut db = vec![T::ZERO; g.o];
+            for img in grad.data().chunks(y_img.max(1)) {
+                for (o, ys) in img.chunks(plane.max(1)).enumerate() {
+                    db[o] += ys.iter().copied().sum::<T>();
+                }
+            }
+            Tensor::from_parts(Shape::new(&[g.o]), db)
+        });
+        let dx = needs[0].then(|| Tensor::from_parts(self.shape().clone(), dx));
+        Ok((dx, dw, db))
+    }
+}

@@ -1,0 +1,177 @@
+//! Reshapes and data movement: reshape, permute/transpose, broadcast_to, concat, narrow.
+
+use super::{broadcast_strides, for_each_offset};
+use crate::error::{attr_err, shape_err};
+use crate::{Element, Shape, Tensor, TensorResult};
+
+impl<T: Element> Tensor<T> {
+    /// Same data, new shape; one entry may be `-1` (inferred).
+    ///
+    /// ```
+    /// let t = chainrule_tensor::Tensor::<f32>::zeros(&[2, 6]).reshape(&[3, -1])?;
+    /// assert_eq!(t.dims(), &[3, 4]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// More than one `-1`, a negative extent, or a size that differs from the input's.
+    pub fn reshape(&self, dims: &[isize]) -> TensorResult<Tensor<T>> {
+        let shape = self.infer_shape(dims)?;
+        Ok(self.with_shape(shape))
+    }
+
+    fn infer_shape(&self, dims: &[isize]) -> TensorResult<Shape> {
+        let mut infer = None;
+        let mut known = 1usize;
+        for (i, &d) in dims.iter().enumerate() {
+            match d {
+                -1 if infer.is_none() => infer = Some(i),
+                -1 => return Err(attr_err("shape", format!("{dims:?} has more than one -1"))),
+                d if d < 0 => return Err(attr_err("shape", format!("{dims:?} has a negative extent"))),
+                d => known *= d as usize,
+            }
+        }
+        let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
+        if let Some(i) = infer {
+            if known == 0 || self.numel() % known != 0 {
+                return Err(shape_err!("cannot reshape {} ({} elements) to {dims:?}", self.shape(), self.numel()));
+            }
+            out[i] = self.numel() / known;
+        }
+        let shape = Shape::new(&out);
+        if shape.numel() != self.numel() {
+            return Err(shape_err!("cannot reshape {} ({} elements) to {dims:?}", self.shape(), self.numel()));
+        }
+        Ok(shape)
+    }
+
+    /// Reorders the dims: output dim `i` is input dim `perm[i]` (perm resolved).
+    ///
+    /// # Errors
+    /// `perm` is not a permutation of `0..ndim`.
+    pub fn permute(&self, perm: &[usize]) -> TensorResult<Tensor<T>> {
+        let nd = self.ndim();
+        let mut seen = vec![false; nd];
+        if perm.len() != nd || perm.iter().any(|&p| p >= nd || std::mem::replace(&mut seen[p], true)) {
+            return Err(attr_err("dims", format!("{perm:?} is not a permutation of the {nd} dims of {}", self.shape())));
+        }
+        let strides = self.shape().strides();
+        let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
+        let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+        let src = self.data();
+        let mut out = vec![T::ZERO; self.numel()];
+        for_each_offset(&out_dims, [&src_strides], |i, [o]| out[i] = src[o]);
+        Ok(Tensor::from_parts(Shape::new(&out_dims), out))
+    }
+
+    /// Swaps two (resolved) dims.
+    ///
+    /// # Errors
+    /// A dim out of range.
+    pub fn transpose(&self, d0: usize, d1: usize) -> TensorResult<Tensor<T>> {
+        let mut perm: Vec<usize> = (0..self.ndim()).collect();
+        if d0 >= perm.len() || d1 >= perm.len() {
+            return Err(attr_err("dim", format!("({d0}, {d1}) out of range for {}", self.shape())));
+        }
+        perm.swap(d0, d1);
+        self.permute(&perm)
+    }
+
+    /// Repeats the data to fill a larger shape under NumPy broadcasting rules.
+    ///
+    /// # Errors
+    /// `self`'s shape does not broadcast to `dims`.
+    pub fn broadcast_to(&self, dims: &[usize]) -> TensorResult<Tensor<T>> {
+        let target = Shape::new(dims);
+        if target.ndim() < self.ndim() || self.shape().broadcast(&target)? != target {
+            return Err(shape_err!("cannot broadcast {} to {}", self.shape(), target));
+        }
+        if &target == self.shape() {
+            return Ok(self.clone());
+        }
+        let ss = broadcast_strides(self.shape(), target.ndim());
+        let src = self.data();
+        let mut out = vec![T::ZERO; target.numel()];
+        for_each_offset(dims, [&ss], |i, [o]| out[i] = src[o]);
+        Ok(Tensor::from_parts(target, out))
+    }
+
+    /// Joins tensors along a (resolved) dim; all other dims must agree.
+    ///
+    /// # Errors
+    /// No tensors, differing ranks, or differing extents off `dim`.
+    pub fn concat(parts: &[&Tensor<T>], dim: usize) -> TensorResult<Tensor<T>> {
+        let first = parts.first().ok_or_else(|| attr_err("tensors", "concat needs at least one tensor"))?;
+        if dim >= first.ndim() {
+            return Err(attr_err("dim", format!("{dim} out of range for {}", first.shape())));
+        }
+        let mut dims = first.dims().to_vec();
+        dims[dim] = 0;
+        for p in parts {
+            let ok = p.ndim() == first.ndim()
+                && (0..p.ndim()).all(|d| d == dim || p.dims()[d] == first.dims()[d]);
+            if !ok {
+                let shapes: Vec<String> = parts.iter().map(|p| p.shape().to_string()).collect();
+                return Err(shape_err!("shapes {} differ off dim {dim}", shapes.join(", ")));
+            }
+            dims[dim] += p.dims()[dim];
+        }
+        let outer: usize = dims[..dim].iter().product();
+        let mut out = Vec::with_capacity(dims.iter().product());
+        for o in 0..outer {
+            for p in parts {
+                let row = p.numel() / outer.max(1);
+                out.extend_from_slice(&p.data()[o * row..(o + 1) * row]);
+            }
+        }
+        Ok(Tensor::from_parts(Shape::new(&dims), out))
+    }
+
+    /// The slice `start..start+length` of a (resolved) dim.
+    ///
+    /// # Errors
+    /// The range runs past the dim's extent.
+    pub fn narrow(&self, dim: usize, start: usize, length: usize) -> TensorResult<Tensor<T>> {
+        let extent = self.dims()[dim];
+        if start.checked_add(length).is_none_or(|end| end > extent) {
+            return Err(attr_err(
+                "start",
+                format!("range {start}..{} exceeds dim {dim} of extent {extent} in {}", start + length, self.shape()),
+            ));
+        }
+        let outer: usize = self.dims()[..dim].iter().product();
+        let inner: usize = self.dims()[dim + 1..].iter().product();
+        let mut out = Vec::with_capacity(outer * length * inner);
+        for o in 0..outer {
+            let base = (o * extent + start) * inner;
+            out.extend_from_slice(&self.data()[base..base + length * inner]);
+        }
+        let mut dims = self.dims().to_vec();
+        dims[dim] = length;
+        Ok(Tensor::from_parts(Shape::new(&dims), out))
+    }
+
+    /// The inverse of [`Tensor::narrow`]: places `self` at `start` along `dim` inside zeros
+    /// of `full` shape.
+    ///
+    /// # Errors
+    /// `self` does not fit inside `full` at `start`.
+    pub fn unnarrow(&self, full: &Shape, dim: usize, start: usize) -> TensorResult<Tensor<T>> {
+        let length = self.dims().get(dim).copied().unwrap_or(0);
+        let fits = full.ndim() == self.ndim()
+            && (0..full.ndim()).all(|d| if d == dim { start + length <= full.dims()[d] } else { full.dims()[d] == self.dims()[d] });
+        if !fits {
+            return Err(shape_err!("{} does not fit in {} at {start} along dim {dim}", self.shape(), full));
+        }
+        let extent = full.dims()[dim];
+        let outer: usize = full.dims()[..dim].iter().product();
+        let inner: usize = full.dims()[dim + 1..].iter().product();
+        let mut out = vec![T::ZERO; full.numel()];
+        for o in 0..outer {
+            let dst = (o * extent + start) * inner;
+            let src = o * length * inner;
+            out[dst..dst + length * inner].copy_from_slice(&self.data()[src..src + length * inner]);
+        }
+        Ok(Tensor::from_parts(full.clone(), out))
+    }
+}

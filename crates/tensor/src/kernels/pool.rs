@@ -1,0 +1,343 @@
+//! Max, average and adaptive-average 2-D pooling with PyTorch's window and divisor rules.
+
+use rayon::prelude::*;
+
+use super::PARALLEL_THRESHOLD;
+use crate::error::{attr_err, shape_err};
+use crate::{Element, Shape, Tensor, TensorResult};
+
+/// Attributes of `max_pool2d`; PyTorch's defaults are stride = kernel, no padding.
+///
+/// ```
+/// let p = chainrule_tensor::MaxPool2dParams::new([2, 2]);
+/// assert_eq!(p.stride, [2, 2]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool2dParams {
+    /// Window size.
+    pub kernel_size: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit −∞ padding on both sides (at most half the kernel).
+    pub padding: [usize; 2],
+    /// Spacing between window taps.
+    pub dilation: [usize; 2],
+    /// Round the output size up, so a partial last window is kept.
+    pub ceil_mode: bool,
+}
+
+impl MaxPool2dParams {
+    /// A `kernel_size` window with stride equal to the kernel.
+    pub fn new(kernel_size: [usize; 2]) -> Self {
+        MaxPool2dParams { kernel_size, stride: kernel_size, padding: [0, 0], dilation: [1, 1], ceil_mode: false }
+    }
+}
+
+/// Attributes of `avg_pool2d`; PyTorch's defaults are stride = kernel, count padding.
+///
+/// ```
+/// let p = chainrule_tensor::AvgPool2dParams::new([3, 3]);
+/// assert!(p.count_include_pad);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPool2dParams {
+    /// Window size.
+    pub kernel_size: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit zero padding on both sides (at most half the kernel).
+    pub padding: [usize; 2],
+    /// Round the output size up, so a partial last window is kept.
+    pub ceil_mode: bool,
+    /// Divide by the window size including padding (true) or by the real elements only.
+    pub count_include_pad: bool,
+}
+
+impl AvgPool2dParams {
+    /// A `kernel_size` window with stride equal to the kernel.
+    pub fn new(kernel_size: [usize; 2]) -> Self {
+        AvgPool2dParams { kernel_size, stride: kernel_size, padding: [0, 0], ceil_mode: false, count_include_pad: true }
+    }
+}
+
+/// PyTorch's pooling output size along one axis.
+fn pooled_len(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> TensorResult<usize> {
+    if k == 0 {
+        return Err(attr_err("kernel_size", "must be positive"));
+    }
+    if s == 0 {
+        return Err(attr_err("stride", "must be positive"));
+    }
+    if d == 0 {
+        return Err(attr_err("dilation", "must be positive"));
+    }
+    if p > k / 2 {
+        return Err(attr_err("padding", format!("{p} exceeds half the kernel size {k}")));
+    }
+    let span = d * (k - 1) + 1;
+    if input + 2 * p < span {
+        return Err(attr_err("kernel_size", format!("window {span} is larger than the padded input {}", input + 2 * p)));
+    }
+    let mut out = (input + 2 * p - span + if ceil { s - 1 } else { 0 }) / s + 1;
+    // The last window must start inside the input or its left padding.
+    if ceil && (out - 1) * s >= input + p {
+        out -= 1;
+    }
+    Ok(out)
+}
+
+fn check_4d(x: &Shape) -> TensorResult<[usize; 4]> {
+    match x.dims() {
+        &[n, c, h, w] => Ok([n, c, h, w]),
+        _ => Err(shape_err!("input {x} must be 4-D [n, c, h, w]")),
+    }
+}
+
+/// Runs `f(plane_in, plane_out, aux_out)` over every `[h, w]` plane, in parallel when big.
+fn per_plane<T: Element, A: Send>(
+    x: &[T],
+    in_plane: usize,
+    out: &mut [T],
+    aux: &mut [A],
+    out_plane: usize,
+    f: impl Fn(&[T], &mut [T], &mut [A]) + Sync,
+) {
+    if in_plane == 0 || out_plane == 0 {
+        return;
+    }
+    let aux_plane = if aux.is_empty() { 0 } else { out_plane };
+    if x.len() >= PARALLEL_THRESHOLD {
+        let aux_chunks: Vec<&mut [A]> =
+            if aux_plane > 0 { aux.chunks_mut(aux_plane).collect() } else { (0..out.len() / out_plane).map(|_| &mut [][..]).collect() };
+        x.par_chunks(in_plane).zip(out.par_chunks_mut(out_plane)).zip(aux_chunks).for_each(|((a, b), c)| f(a, b, c));
+    } else {
+        for (i, (a, b)) in x.chunks(in_plane).zip(out.chunks_mut(out_plane)).enumerate() {
+            let c = if aux_plane > 0 { &mut aux[i * aux_plane..(i + 1) * aux_plane] } else { &mut [][..] };
+            f(a, b, c);
+        }
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    /// Max pooling of `[n, c, h, w]`; also returns, per output, the flat index within its
+    /// input plane of the chosen element (the first maximum), which the backward uses.
+    ///
+    /// ```
+    /// use chainrule_tensor::{MaxPool2dParams, Tensor};
+    /// let x = Tensor::<f32>::from_vec((0..16).map(|v| v as f32).collect(), &[1, 1, 4, 4])?;
+    /// let (y, _) = x.max_pool2d(MaxPool2dParams::new([2, 2]))?;
+    /// assert_eq!(y.data(), &[5.0, 7.0, 13.0, 15.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Non-4-D input, zero kernel/stride/dilation, padding over half the kernel, or a
+    /// window larger than the padded input.
+    pub fn max_pool2d(&self, p: MaxPool2dParams) -> TensorResult<(Tensor<T>, Vec<u32>)> {
+        let [n, c, h, w] = check_4d(self.shape())?;
+        let oh = pooled_len(h, p.kernel_size[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode)?;
+        let ow = pooled_len(w, p.kernel_size[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode)?;
+        let mut out = vec![T::ZERO; n * c * oh * ow];
+        let mut arg = vec![0u32; n * c * oh * ow];
+        per_plane(self.data(), h * w, &mut out, &mut arg, oh * ow, |x, y, a| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut best, mut at) = (T::NEG_INFINITY, u32::MAX);
+                    for ki in 0..p.kernel_size[0] {
+                        let iy = (oy * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kj in 0..p.kernel_size[1] {
+                            let ix = (ox * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let idx = iy as usize * w + ix as usize;
+                            let v = x[idx];
+                            if at == u32::MAX || v > best || v.is_nan() {
+                                best = v;
+                                at = idx as u32;
+                            }
+                        }
+                    }
+                    y[oy * ow + ox] = best;
+                    a[oy * ow + ox] = at;
+                }
+            }
+        });
+        Ok((Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out), arg))
+    }
+
+    /// Backward of [`Tensor::max_pool2d`]: routes each output gradient to its arg-max.
+    /// `self` is the output gradient; `input` is the pooled input's shape.
+    ///
+    /// # Errors
+    /// `argmax` does not match the gradient, or an index lies outside the input plane.
+    pub fn max_pool2d_backward(&self, input: &Shape, argmax: &[u32]) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(input)?;
+        let out_plane = self.numel() / (n * c).max(1);
+        if argmax.len() != self.numel() || self.dims().get(..2) != Some(&[n, c][..]) {
+            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+        }
+        let mut dx = vec![T::ZERO; n * c * h * w];
+        for ((dxp, gp), ap) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks(out_plane.max(1))).zip(argmax.chunks(out_plane.max(1))) {
+            for (&g, &a) in gp.iter().zip(ap) {
+                let slot = dxp.get_mut(a as usize).ok_or_else(|| shape_err!("arg-max {a} outside a {h}×{w} plane"))?;
+                *slot += g;
+            }
+        }
+        Ok(Tensor::from_parts(input.clone(), dx))
+    }
+
+    /// Average pooling of `[n, c, h, w]` with PyTorch's divisor rule.
+    ///
+    /// ```
+    /// use chainrule_tensor::{AvgPool2dParams, Tensor};
+    /// let x = Tensor::<f32>::ones(&[1, 1, 4, 4]);
+    /// assert_eq!(x.avg_pool2d(AvgPool2dParams::new([2, 2]))?.data(), &[1.0; 4]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tensor::max_pool2d`].
+    pub fn avg_pool2d(&self, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(self.shape())?;
+        let windows = AvgWindows::new(h, w, p)?;
+        let mut out = vec![T::ZERO; n * c * windows.oh * windows.ow];
+        per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], windows.oh * windows.ow, |x, y, _| {
+            windows.for_each(|o, (y0, y1, x0, x1), div| {
+                let mut s = T::ZERO;
+                for iy in y0..y1 {
+                    s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
+                }
+                y[o] = s / T::from_f64(div as f64);
+            })
+        });
+        Ok(Tensor::from_parts(Shape::new(&[n, c, windows.oh, windows.ow]), out))
+    }
+
+    /// Backward of [`Tensor::avg_pool2d`]; `self` is the output gradient.
+    ///
+    /// # Errors
+    /// The gradient's shape does not match the pooling of `input`.
+    pub fn avg_pool2d_backward(&self, input: &Shape, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(input)?;
+        let windows = AvgWindows::new(h, w, p)?;
+        if self.dims() != [n, c, windows.oh, windows.ow] {
+            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+        }
+        let mut dx = vec![T::ZERO; n * c * h * w];
+        for (dxp, gp) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks((windows.oh * windows.ow).max(1))) {
+            windows.for_each(|o, (y0, y1, x0, x1), div| {
+                let share = gp[o] / T::from_f64(div as f64);
+                for iy in y0..y1 {
+                    dxp[iy * w + x0..iy * w + x1].iter_mut().for_each(|v| *v += share);
+                }
+            });
+        }
+        Ok(Tensor::from_parts(input.clone(), dx))
+    }
+
+    /// Adaptive average pooling to `[oh, ow]`: window `i` spans
+    /// `floor(i·h/oh) .. ceil((i+1)·h/oh)`. `[1, 1]` is global average pooling.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let x = Tensor::<f32>::ones(&[2, 3, 5, 5]);
+    /// assert_eq!(x.adaptive_avg_pool2d([1, 1])?.dims(), &[2, 3, 1, 1]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Non-4-D input or a zero output size.
+    pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(self.shape())?;
+        let [oh, ow] = output_size;
+        if oh == 0 || ow == 0 || h == 0 || w == 0 {
+            return Err(attr_err("output_size", format!("{output_size:?} and the input plane {h}×{w} must be non-empty")));
+        }
+        let mut out = vec![T::ZERO; n * c * oh * ow];
+        per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], oh * ow, |x, y, _| {
+            adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
+                let mut s = T::ZERO;
+                for iy in y0..y1 {
+                    s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
+                }
+                y[o] = s / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
+            })
+        });
+        Ok(Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out))
+    }
+
+    /// Backward of [`Tensor::adaptive_avg_pool2d`]; `self` is the output gradient.
+    ///
+    /// # Errors
+    /// The gradient is not `[n, c, oh, ow]` for `input`.
+    pub fn adaptive_avg_pool2d_backward(&self, input: &Shape) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(input)?;
+        let [gn, gc, oh, ow] = check_4d(self.shape())?;
+        if gn != n || gc != c || oh == 0 || ow == 0 {
+            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+        }
+        let mut dx = vec![T::ZERO; n * c * h * w];
+        for (dxp, gp) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks(oh * ow)) {
+            adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
+                let share = gp[o] / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
+                for iy in y0..y1 {
+                    dxp[iy * w + x0..iy * w + x1].iter_mut().for_each(|v| *v += share);
+                }
+            });
+        }
+        Ok(Tensor::from_parts(input.clone(), dx))
+    }
+}
+
+/// The windows of an average pool over one `h × w` plane.
+struct AvgWindows {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    p: AvgPool2dParams,
+}
+
+impl AvgWindows {
+    fn new(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
+        let oh = pooled_len(h, p.kernel_size[0], p.stride[0], p.padding[0], 1, p.ceil_mode)?;
+        let ow = pooled_len(w, p.kernel_size[1], p.stride[1], p.padding[1], 1, p.ceil_mode)?;
+        Ok(AvgWindows { h, w, oh, ow, p })
+    }
+
+    /// Calls `f(output index, clipped window (y0, y1, x0, x1), divisor)`.
+    fn for_each(&self, mut f: impl FnMut(usize, (usize, usize, usize, usize), usize)) {
+        let p = &self.p;
+        // PyTorch: the window is first clipped to the padded plane (that size is the
+        // divisor with count_include_pad), then to the real plane.
+        let span = |o: usize, axis: usize, len: usize| {
+            let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
+            let end = (start + p.kernel_size[axis] as isize).min((len + p.padding[axis]) as isize);
+            let padded = (end - start) as usize;
+            let lo = start.max(0) as usize;
+            (lo, (end.min(len as isize).max(0) as usize).max(lo), padded)
+        };
+        for oy in 0..self.oh {
+            let (y0, y1, py) = span(oy, 0, self.h);
+            for ox in 0..self.ow {
+                let (x0, x1, px) = span(ox, 1, self.w);
+                let div = if p.count_include_pad { py * px } else { (y1 - y0) * (x1 - x0) };
+                f(oy * self.ow + ox, (y0, y1, x0, x1), div.max(1));
+            }
+        }
+    }
+}
+
+fn adaptive_windows(h: usize, w: usize, oh: usize, ow: usize, mut f: impl FnMut(usize, (usize, usize, usize, usize))) {
+    for oy in 0..oh {
+        let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
+        for ox in 0..ow {
+            let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
+            f(oy * ow + ox, (y0, y1, x0, x1));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Reductions: sum and mean over any dims, max and logsumexp along one dim.
+
+use super::{broadcast_strides, for_each_offset};
+use crate::{Element, Shape, Tensor, TensorError, TensorResult};
+
+/// A tensor seen as `[outer, len, inner]` around one dim, the layout every
+/// single-dim reduction and softmax walks.
+#[derive(Clone, Copy, Debug)]
+pub struct DimSplit {
+    /// Product of the dims before `dim`.
+    pub outer: usize,
+    /// Extent of `dim`.
+    pub len: usize,
+    /// Product of the dims after `dim`.
+    pub inner: usize,
+}
+
+impl DimSplit {
+    /// Splits `shape` around `dim` (already resolved).
+    pub fn new(shape: &Shape, dim: usize) -> Self {
+        let d = shape.dims();
+        DimSplit { outer: d[..dim].iter().product(), len: d[dim], inner: d[dim + 1..].iter().product() }
+    }
+}
+
+/// The output shape of reducing `dims` of `shape`, with or without the kept 1s.
+pub fn reduced_shape(shape: &Shape, dims: &[usize], keepdim: bool) -> Shape {
+    let out: Vec<usize> = shape
+        .dims()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &e)| match (dims.contains(&i), keepdim) {
+            (false, _) => Some(e),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect();
+    Shape::new(&out)
+}
+
+impl<T: Element> Tensor<T> {
+    /// Resolves a list of possibly negative dims; `None` means every dim.
+    ///
+    /// # Errors
+    /// A dim out of range, or the same dim twice.
+    pub fn resolve_dims(&self, dims: Option<&[isize]>) -> TensorResult<Vec<usize>> {
+        let Some(dims) = dims else { return Ok((0..self.ndim()).collect()) };
+        let mut out = Vec::with_capacity(dims.len());
+        for &d in dims {
+            let r = self.shape().resolve_dim(d)?;
+            if out.contains(&r) {
+                return Err(crate::error::attr_err("dims", format!("dim {d} appears twice in {dims:?}")));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Sums over `dims` (resolved), keeping them as 1s when `keepdim`.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let t = Tensor::<f32>::ones(&[2, 3]);
+    /// assert_eq!(t.sum_dims(&[1], false).data(), &[3.0, 3.0]);
+    /// ```
+    pub fn sum_dims(&self, dims: &[usize], keepdim: bool) -> Tensor<T> {
+        let kept = reduced_shape(self.shape(), dims, true);
+        let so = broadcast_strides(&kept, self.ndim());
+        let mut out = vec![T::ZERO; kept.numel()];
+        let src = self.data();
+        for_each_offset(self.dims(), [&so], |i, [o]| out[o] += src[i]);
+        Tensor::from_parts(reduced_shape(self.shape(), dims, keepdim), out)
+    }
+
+    /// Mean over `dims` (resolved).
+    ///
+    /// # Errors
+    /// [`TensorError::EmptyReduction`] when the reduced dims hold no elements.
+    pub fn mean_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
+        let count = self.reduced_count(dims)?;
+        Ok(self.sum_dims(dims, keepdim).scale(T::ONE / T::from_f64(count as f64)))
+    }
+
+    /// Number of elements each output of a reduction over `dims` sums.
+    ///
+    /// # Errors
+    /// [`TensorError::EmptyReduction`] when it is zero.
+    pub fn reduced_count(&self, dims: &[usize]) -> TensorResult<usize> {
+        let count: usize = dims.iter().map(|&d| self.dims()[d]).product();
+        if count == 0 {
+            return Err(TensorError::EmptyReduction { shape: self.shape().clone() });
+        }
+        Ok(count)
+    }
+
+    /// Maximum along `dim` and the index of the first maximum (PyTorch's tie rule picks
+    /// one element; the gradient goes to it alone).
+    ///
+    /// # Errors
+    /// [`TensorError::EmptyReduction`] when `dim` has extent 0.
+    pub fn max_dim(&self, dim: usize, keepdim: bool) -> TensorResult<(Tensor<T>, Vec<usize>)> {
+        let s = DimSplit::new(self.shape(), dim);
+        self.reduced_count(&[dim])?;
+        let x = self.data();
+        let mut vals = vec![T::ZERO; s.outer * s.inner];
+        let mut arg = vec![0usize; s.outer * s.inner];
+        for o in 0..s.outer {
+            for i in 0..s.inner {
+                let base = o * s.len * s.inner + i;
+                let (mut best, mut at) = (x[base], 0);
+                for r in 1..s.len {
+                    let v = x[base + r * s.inner];
+                    if v > best || (v.is_nan() && !best.is_nan()) {
+                        best = v;
+                        at = r;
+                    }
+                }
+                vals[o * s.inner + i] = best;
+                arg[o * s.inner + i] = at;
+            }
+        }
+        Ok((Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), vals), arg))
+    }
+
+    /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite.
+    ///
+    /// # Errors
+    /// [`TensorError::EmptyReduction`] when `dim` has extent 0.
+    pub fn logsumexp_dim(&self, dim: usize, keepdim: bool) -> TensorResult<Tensor<T>> {
+        let s = DimSplit::new(self.shape(), dim);
+        self.reduced_count(&[dim])?;
+        let x = self.data();
+        let mut out = vec![T::ZERO; s.outer * s.inner];
+        for o in 0..s.outer {
+            for i in 0..s.inner {
+                let base = o * s.len * s.inner + i;
+                let at = |r: usize| x[base + r * s.inner];
+                let m = (0..s.len).map(at).fold(T::NEG_INFINITY, T::max);
+                let m = if m == T::NEG_INFINITY { T::ZERO } else { m };
+                let sum: T = (0..s.len).map(|r| (at(r) - m).exp()).sum();
+                out[o * s.inner + i] = sum.ln() + m;
+            }
+        }
+        Ok(Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), out))
+    }
+}

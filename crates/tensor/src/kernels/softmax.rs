@@ -1,0 +1,88 @@
+//! Softmax, log-softmax and the fused softmax-cross-entropy, all shifted by the row
+//! maximum so logits in the thousands stay finite.
+
+use super::reduce::DimSplit;
+use crate::{Element, Tensor, TensorError, TensorResult};
+
+impl<T: Element> Tensor<T> {
+    /// Softmax along a (resolved) dim.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![1000.0, 1000.0], &[2])?;
+    /// assert_eq!(x.softmax(0).data(), &[0.5, 0.5]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    pub fn softmax(&self, dim: usize) -> Tensor<T> {
+        self.softmax_impl(dim, false)
+    }
+
+    /// Log-softmax along a (resolved) dim.
+    pub fn log_softmax(&self, dim: usize) -> Tensor<T> {
+        self.softmax_impl(dim, true)
+    }
+
+    fn softmax_impl(&self, dim: usize, log: bool) -> Tensor<T> {
+        let s = DimSplit::new(self.shape(), dim);
+        let x = self.data();
+        let mut out = vec![T::ZERO; x.len()];
+        for o in 0..s.outer {
+            for i in 0..s.inner {
+                let base = o * s.len * s.inner + i;
+                let idx = |r: usize| base + r * s.inner;
+                let m = (0..s.len).map(|r| x[idx(r)]).fold(T::NEG_INFINITY, T::max);
+                let mut sum = T::ZERO;
+                for r in 0..s.len {
+                    let e = (x[idx(r)] - m).exp();
+                    out[idx(r)] = e;
+                    sum += e;
+                }
+                if log {
+                    let lse = sum.ln();
+                    (0..s.len).for_each(|r| out[idx(r)] = x[idx(r)] - m - lse);
+                } else {
+                    let inv = T::ONE / sum;
+                    (0..s.len).for_each(|r| out[idx(r)] *= inv);
+                }
+            }
+        }
+        Tensor::from_parts(self.shape().clone(), out)
+    }
+
+    /// Per-row `logsumexp(x) − x[label]` for logits `[n, c]`, and the row softmax the
+    /// backward needs (`softmax − one_hot`).
+    ///
+    /// # Errors
+    /// A label outside `0..c`, or a label count other than `n`.
+    pub fn cross_entropy_rows(&self, labels: &[usize]) -> TensorResult<(Vec<T>, Tensor<T>)> {
+        let (n, c) = check_labels(self, labels)?;
+        let probs = self.softmax(1);
+        let x = self.data();
+        let losses = (0..n)
+            .map(|r| {
+                let row = &x[r * c..(r + 1) * c];
+                let m = row.iter().copied().fold(T::NEG_INFINITY, T::max);
+                let lse = row.iter().map(|&v| (v - m).exp()).sum::<T>().ln() + m;
+                lse - row[labels[r]]
+            })
+            .collect();
+        Ok((losses, probs))
+    }
+}
+
+/// Checks `[n, c]` scores against `n` labels in `0..c`; returns `(n, c)`.
+///
+/// # Errors
+/// Wrong rank, a count mismatch, or a label out of range.
+pub fn check_labels<T: Element>(scores: &Tensor<T>, labels: &[usize]) -> TensorResult<(usize, usize)> {
+    let &[n, c] = scores.dims() else {
+        return Err(crate::error::shape_err!("scores {} must be 2-D [n, classes]", scores.shape()));
+    };
+    if labels.len() != n {
+        return Err(crate::error::shape_err!("{} labels for scores {} (want {n})", labels.len(), scores.shape()));
+    }
+    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= c) {
+        return Err(TensorError::LabelOutOfRange { label, index, classes: c });
+    }
+    Ok((n, c))
+}

@@ -1,0 +1,157 @@
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{Element, Shape, TensorError, TensorResult};
+
+/// A dense, row-major, immutable-by-default n-d array.
+///
+/// Cloning is cheap (the buffer is shared); [`Tensor::data_mut`] copies the buffer only
+/// when another clone still holds it.
+///
+/// ```
+/// use chainrule_tensor::Tensor;
+/// let t = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3])?;
+/// assert_eq!(t.dims(), &[3]);
+/// # Ok::<(), chainrule_tensor::TensorError>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T> {
+    shape: Shape,
+    data: Arc<Vec<T>>,
+}
+
+impl<T: Element> Tensor<T> {
+    /// A tensor from row-major data.
+    ///
+    /// # Errors
+    /// [`TensorError::DataLength`] when `data.len()` is not the product of `dims`.
+    pub fn from_vec(data: Vec<T>, dims: &[usize]) -> TensorResult<Self> {
+        let shape = Shape::new(dims);
+        if shape.numel() != data.len() {
+            return Err(TensorError::DataLength { expected: shape.numel(), got: data.len(), shape });
+        }
+        Ok(Tensor { shape, data: Arc::new(data) })
+    }
+
+    /// Internal constructor for kernels whose output length is right by construction.
+    pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
+        debug_assert_eq!(shape.numel(), data.len());
+        Tensor { shape, data: Arc::new(data) }
+    }
+
+    /// A tensor filled with `value`.
+    ///
+    /// ```
+    /// let t = chainrule_tensor::Tensor::full(&[2, 2], 3.0f32);
+    /// assert_eq!(t.data(), &[3.0; 4]);
+    /// ```
+    pub fn full(dims: &[usize], value: T) -> Self {
+        let shape = Shape::new(dims);
+        Tensor { data: Arc::new(vec![value; shape.numel()]), shape }
+    }
+
+    /// A tensor of zeros.
+    ///
+    /// ```
+    /// assert_eq!(chainrule_tensor::Tensor::<f32>::zeros(&[3]).data(), &[0.0; 3]);
+    /// ```
+    pub fn zeros(dims: &[usize]) -> Self {
+        Self::full(dims, T::ZERO)
+    }
+
+    /// A tensor of ones.
+    ///
+    /// ```
+    /// assert_eq!(chainrule_tensor::Tensor::<f32>::ones(&[2]).data(), &[1.0; 2]);
+    /// ```
+    pub fn ones(dims: &[usize]) -> Self {
+        Self::full(dims, T::ONE)
+    }
+
+    /// A scalar (shape `[]`).
+    ///
+    /// ```
+    /// assert_eq!(chainrule_tensor::Tensor::scalar(2.0f64).item(), Some(2.0));
+    /// ```
+    pub fn scalar(value: T) -> Self {
+        Self::full(&[], value)
+    }
+
+    /// Zeros with the shape of `self`.
+    pub fn zeros_like(&self) -> Self {
+        Self::full(self.dims(), T::ZERO)
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The dims as a slice.
+    pub fn dims(&self) -> &[usize] {
+        self.shape.dims()
+    }
+
+    /// Number of dims.
+    pub fn ndim(&self) -> usize {
+        self.shape.ndim()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The row-major data.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// Mutable data; copies the buffer first if it is shared with another clone.
+    ///
+    /// ```
+    /// let mut t = chainrule_tensor::Tensor::<f32>::zeros(&[2]);
+    /// t.data_mut()[1] = 5.0;
+    /// assert_eq!(t.data(), &[0.0, 5.0]);
+    /// ```
+    pub fn data_mut(&mut self) -> &mut [T] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// The data as an owned vector (no copy when not shared).
+    pub fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> Option<T> {
+        (self.data.len() == 1).then(|| self.data[0])
+    }
+
+    /// Converts every element to another element type.
+    ///
+    /// ```
+    /// let t = chainrule_tensor::Tensor::<f64>::ones(&[2]).cast::<f32>();
+    /// assert_eq!(t.data(), &[1.0f32, 1.0]);
+    /// ```
+    pub fn cast<U: Element>(&self) -> Tensor<U> {
+        Tensor::from_parts(self.shape.clone(), self.data.iter().map(|v| U::from_f64(v.to_f64())).collect())
+    }
+
+    /// Same data, new shape of equal size (internal: callers check the size).
+    pub(crate) fn with_shape(&self, shape: Shape) -> Self {
+        debug_assert_eq!(shape.numel(), self.numel());
+        Tensor { shape, data: Arc::clone(&self.data) }
+    }
+}
+
+impl<T: Element> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        write!(f, "Tensor{} {:?}", self.shape, &self.data[..self.data.len().min(SHOWN)])?;
+        if self.data.len() > SHOWN {
+            write!(f, "…")?;
+        }
+        Ok(())
+    }
+}

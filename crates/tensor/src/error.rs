@@ -64,5 +64,8 @@ pub(crate) use shape_err;
 
 /// Builds a [`TensorError::Attr`].
 pub(crate) fn attr_err(attr: &'static str, reason: impl Into<String>) -> TensorError {
-    TensorError::Attr { attr, reason: reason.into() }
+    TensorError::Attr {
+        attr,
+        reason: reason.into(),
+    }
 }

@@ -51,7 +51,11 @@ impl Shape {
         let n = self.ndim() as isize;
         let d = if dim < 0 { dim + n } else { dim };
         if d < 0 || d >= n {
-            return Err(TensorError::DimOutOfRange { dim, ndim: self.ndim(), shape: self.clone() });
+            return Err(TensorError::DimOutOfRange {
+                dim,
+                ndim: self.ndim(),
+                shape: self.clone(),
+            });
         }
         Ok(d as usize)
     }

@@ -28,15 +28,25 @@ impl<T: Element> Tensor<T> {
     pub fn from_vec(data: Vec<T>, dims: &[usize]) -> TensorResult<Self> {
         let shape = Shape::new(dims);
         if shape.numel() != data.len() {
-            return Err(TensorError::DataLength { expected: shape.numel(), got: data.len(), shape });
+            return Err(TensorError::DataLength {
+                expected: shape.numel(),
+                got: data.len(),
+                shape,
+            });
         }
-        Ok(Tensor { shape, data: Arc::new(data) })
+        Ok(Tensor {
+            shape,
+            data: Arc::new(data),
+        })
     }
 
     /// Internal constructor for kernels whose output length is right by construction.
     pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
         debug_assert_eq!(shape.numel(), data.len());
-        Tensor { shape, data: Arc::new(data) }
+        Tensor {
+            shape,
+            data: Arc::new(data),
+        }
     }
 
     /// A tensor filled with `value`.
@@ -47,7 +57,10 @@ impl<T: Element> Tensor<T> {
     /// ```
     pub fn full(dims: &[usize], value: T) -> Self {
         let shape = Shape::new(dims);
-        Tensor { data: Arc::new(vec![value; shape.numel()]), shape }
+        Tensor {
+            data: Arc::new(vec![value; shape.numel()]),
+            shape,
+        }
     }
 
     /// A tensor of zeros.
@@ -135,20 +148,31 @@ impl<T: Element> Tensor<T> {
     /// assert_eq!(t.data(), &[1.0f32, 1.0]);
     /// ```
     pub fn cast<U: Element>(&self) -> Tensor<U> {
-        Tensor::from_parts(self.shape.clone(), self.data.iter().map(|v| U::from_f64(v.to_f64())).collect())
+        Tensor::from_parts(
+            self.shape.clone(),
+            self.data.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+        )
     }
 
     /// Same data, new shape of equal size (internal: callers check the size).
     pub(crate) fn with_shape(&self, shape: Shape) -> Self {
         debug_assert_eq!(shape.numel(), self.numel());
-        Tensor { shape, data: Arc::clone(&self.data) }
+        Tensor {
+            shape,
+            data: Arc::clone(&self.data),
+        }
     }
 }
 
 impl<T: Element> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;
-        write!(f, "Tensor{} {:?}", self.shape, &self.data[..self.data.len().min(SHOWN)])?;
+        write!(
+            f,
+            "Tensor{} {:?}",
+            self.shape,
+            &self.data[..self.data.len().min(SHOWN)]
+        )?;
         if self.data.len() > SHOWN {
             write!(f, "…")?;
         }

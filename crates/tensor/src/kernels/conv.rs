@@ -27,7 +27,12 @@ pub struct Conv2dParams {
 
 impl Default for Conv2dParams {
     fn default() -> Self {
-        Conv2dParams { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+        Conv2dParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
     }
 }
 
@@ -53,10 +58,16 @@ impl Geometry {
             return Err(shape_err!("input {x} and weight {w} must both be 4-D ([n, c, h, w] and [out, in/groups, kh, kw])"));
         }
         if p.stride.contains(&0) {
-            return Err(attr_err("stride", format!("{:?} must be positive", p.stride)));
+            return Err(attr_err(
+                "stride",
+                format!("{:?} must be positive", p.stride),
+            ));
         }
         if p.dilation.contains(&0) {
-            return Err(attr_err("dilation", format!("{:?} must be positive", p.dilation)));
+            return Err(attr_err(
+                "dilation",
+                format!("{:?} must be positive", p.dilation),
+            ));
         }
         let (xd, wd) = (x.dims(), w.dims());
         let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
@@ -85,7 +96,19 @@ impl Geometry {
         }
         let oh = (ph - eh) / p.stride[0] + 1;
         let ow = (pw - ew) / p.stride[1] + 1;
-        Ok(Geometry { n, c, h, w: wi, o, kh, kw, oh, ow, groups: g, p })
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w: wi,
+            o,
+            kh,
+            kw,
+            oh,
+            ow,
+            groups: g,
+            p,
+        })
     }
 
     fn plane(&self) -> usize {
@@ -116,7 +139,11 @@ impl Geometry {
                         let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
                         for (ox, v) in out_row.iter_mut().enumerate() {
                             let ix = (ox * s[1] + kj * d[1]) as isize - pad[1] as isize;
-                            *v = if ix >= 0 && ix < self.w as isize { src[ix as usize] } else { T::ZERO };
+                            *v = if ix >= 0 && ix < self.w as isize {
+                                src[ix as usize]
+                            } else {
+                                T::ZERO
+                            };
                         }
                     }
                     row += 1;
@@ -177,11 +204,21 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// Non-4-D operands, channel or group mismatch, zero stride or dilation, a kernel
     /// larger than the padded input, or a bias that is not `[o]`.
-    pub fn conv2d(&self, weight: &Tensor<T>, bias: Option<&Tensor<T>>, p: Conv2dParams) -> TensorResult<Tensor<T>> {
+    pub fn conv2d(
+        &self,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        p: Conv2dParams,
+    ) -> TensorResult<Tensor<T>> {
         let g = Geometry::new(self.shape(), weight.shape(), p)?;
         if let Some(b) = bias {
             if b.dims() != [g.o] {
-                return Err(shape_err!("bias {} should be [{}] for weight {}", b.shape(), g.o, weight.shape()));
+                return Err(shape_err!(
+                    "bias {} should be [{}] for weight {}",
+                    b.shape(),
+                    g.o,
+                    weight.shape()
+                ));
             }
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
@@ -191,7 +228,15 @@ impl<T: Element> Tensor<T> {
             for grp in 0..g.groups {
                 let wm = MatRef::new(weight.data(), grp * og * rows, rows, false);
                 let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, false);
-                gemm(og, rows, plane, wm, cm, &mut y[grp * og * plane..(grp + 1) * og * plane], false);
+                gemm(
+                    og,
+                    rows,
+                    plane,
+                    wm,
+                    cm,
+                    &mut y[grp * og * plane..(grp + 1) * og * plane],
+                    false,
+                );
             }
             if let Some(b) = bias {
                 for (o, ys) in y.chunks_mut(plane).enumerate() {
@@ -208,7 +253,10 @@ impl<T: Element> Tensor<T> {
                 .for_each_init(new_cols, image);
         } else {
             let mut cols = new_cols();
-            self.data().chunks(x_img.max(1)).zip(out.chunks_mut((g.o * plane).max(1))).for_each(|p| image(&mut cols, p));
+            self.data()
+                .chunks(x_img.max(1))
+                .zip(out.chunks_mut((g.o * plane).max(1)))
+                .for_each(|p| image(&mut cols, p));
         }
         Ok(Tensor::from_parts(Shape::new(&[g.n, g.o, g.oh, g.ow]), out))
     }
@@ -228,7 +276,14 @@ impl<T: Element> Tensor<T> {
     ) -> TensorResult<(Option<Tensor<T>>, Option<Tensor<T>>, Option<Tensor<T>>)> {
         let g = Geometry::new(self.shape(), weight.shape(), p)?;
         if grad.dims() != [g.n, g.o, g.oh, g.ow] {
-            return Err(shape_err!("gradient {} should be [{}, {}, {}, {}]", grad.shape(), g.n, g.o, g.oh, g.ow));
+            return Err(shape_err!(
+                "gradient {} should be [{}, {}, {}, {}]",
+                grad.shape(),
+                g.n,
+                g.o,
+                g.oh,
+                g.ow
+            ));
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
         let (x_img, y_img) = (g.c * g.h * g.w, g.o * plane);
@@ -247,14 +302,30 @@ impl<T: Element> Tensor<T> {
                     for grp in 0..g.groups {
                         let gm = MatRef::new(gy, grp * og * plane, plane, false);
                         let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, true);
-                        gemm(og, plane, rows, gm, cm, &mut dw[grp * og * rows..(grp + 1) * og * rows], true);
+                        gemm(
+                            og,
+                            plane,
+                            rows,
+                            gm,
+                            cm,
+                            &mut dw[grp * og * rows..(grp + 1) * og * rows],
+                            true,
+                        );
                     }
                 }
                 if needs[0] {
                     for grp in 0..g.groups {
                         let wm = MatRef::new(weight.data(), grp * og * rows, rows, true);
                         let gm = MatRef::new(gy, grp * og * plane, plane, false);
-                        gemm(rows, og, plane, wm, gm, &mut cols[grp * rows * plane..(grp + 1) * rows * plane], false);
+                        gemm(
+                            rows,
+                            og,
+                            plane,
+                            wm,
+                            gm,
+                            &mut cols[grp * rows * plane..(grp + 1) * rows * plane],
+                            false,
+                        );
                     }
                     let local = img - first;
                     g.col2im(&cols, &mut dx_chunk[local * x_img..(local + 1) * x_img]);
@@ -267,9 +338,16 @@ impl<T: Element> Tensor<T> {
             let step = (per_chunk * x_img).max(1);
             let mut dx_chunks: Vec<&mut [T]> = dx.chunks_mut(step).collect();
             dx_chunks.resize_with(chunks, || &mut []);
-            dx_chunks.into_par_iter().enumerate().map(|(ci, d)| chunk(ci, d)).collect()
+            dx_chunks
+                .into_par_iter()
+                .enumerate()
+                .map(|(ci, d)| chunk(ci, d))
+                .collect()
         } else {
-            (0..chunks).into_par_iter().map(|ci| chunk(ci, &mut [])).collect()
+            (0..chunks)
+                .into_par_iter()
+                .map(|ci| chunk(ci, &mut []))
+                .collect()
         };
         let dw = needs[1].then(|| {
             let mut dw = vec![T::ZERO; wlen];

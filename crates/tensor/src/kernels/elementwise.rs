@@ -30,9 +30,17 @@ impl<T: Element> Tensor<T> {
     ///
     /// # Errors
     /// [`crate::TensorError::Shape`] when the shapes differ.
-    pub fn zip_map(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T + Sync) -> TensorResult<Tensor<T>> {
+    pub fn zip_map(
+        &self,
+        other: &Tensor<T>,
+        f: impl Fn(T, T) -> T + Sync,
+    ) -> TensorResult<Tensor<T>> {
         if self.shape() != other.shape() {
-            return Err(shape_err!("shapes {} and {} differ", self.shape(), other.shape()));
+            return Err(shape_err!(
+                "shapes {} and {} differ",
+                self.shape(),
+                other.shape()
+            ));
         }
         let (a, b) = (self.data(), other.data());
         let mut out = vec![T::ZERO; a.len()];
@@ -65,16 +73,25 @@ impl<T: Element> Tensor<T> {
     ///
     /// # Errors
     /// [`crate::TensorError::Shape`] when the shapes do not broadcast.
-    pub fn broadcast_zip(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T + Sync) -> TensorResult<Tensor<T>> {
+    pub fn broadcast_zip(
+        &self,
+        other: &Tensor<T>,
+        f: impl Fn(T, T) -> T + Sync,
+    ) -> TensorResult<Tensor<T>> {
         if self.shape() == other.shape() {
             return self.zip_map(other, f);
         }
         let shape = self.shape().broadcast(other.shape())?;
         let nd = shape.ndim();
-        let (sa, sb) = (broadcast_strides(self.shape(), nd), broadcast_strides(other.shape(), nd));
+        let (sa, sb) = (
+            broadcast_strides(self.shape(), nd),
+            broadcast_strides(other.shape(), nd),
+        );
         let (a, b) = (self.data(), other.data());
         let mut out = vec![T::ZERO; shape.numel()];
-        for_each_offset(shape.dims(), [&sa, &sb], |i, [oa, ob]| out[i] = f(a[oa], b[ob]));
+        for_each_offset(shape.dims(), [&sa, &sb], |i, [oa, ob]| {
+            out[i] = f(a[oa], b[ob])
+        });
         Ok(Tensor::from_parts(shape, out))
     }
 
@@ -84,9 +101,16 @@ impl<T: Element> Tensor<T> {
     /// [`crate::TensorError::Shape`] when the shapes differ.
     pub fn add_assign(&mut self, other: &Tensor<T>) -> TensorResult<()> {
         if self.shape() != other.shape() {
-            return Err(shape_err!("cannot add {} into {}", other.shape(), self.shape()));
+            return Err(shape_err!(
+                "cannot add {} into {}",
+                other.shape(),
+                self.shape()
+            ));
         }
-        self.data_mut().iter_mut().zip(other.data()).for_each(|(a, &b)| *a += b);
+        self.data_mut()
+            .iter_mut()
+            .zip(other.data())
+            .for_each(|(a, &b)| *a += b);
         Ok(())
     }
 

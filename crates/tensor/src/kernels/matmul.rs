@@ -27,9 +27,19 @@ impl<'a, T> MatRef<'a, T> {
     /// A row-major `rows × cols` matrix starting at `offset`, optionally transposed.
     pub fn new(data: &'a [T], offset: usize, cols: usize, transposed: bool) -> Self {
         if transposed {
-            MatRef { data, offset, rs: 1, cs: cols }
+            MatRef {
+                data,
+                offset,
+                rs: 1,
+                cs: cols,
+            }
         } else {
-            MatRef { data, offset, rs: cols, cs: 1 }
+            MatRef {
+                data,
+                offset,
+                rs: cols,
+                cs: 1,
+            }
         }
     }
 
@@ -46,8 +56,19 @@ impl<'a, T> MatRef<'a, T> {
 ///
 /// # Panics
 /// When an operand view runs past its slice (a bug in the calling kernel, not user input).
-pub fn gemm<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], accumulate: bool) {
-    assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m * n, "gemm operands out of bounds");
+pub fn gemm<T: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    accumulate: bool,
+) {
+    assert!(
+        a.covers(m, k) && b.covers(k, n) && c.len() >= m * n,
+        "gemm operands out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -61,17 +82,30 @@ pub fn gemm<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatRef<T>
     let threads = rayon::current_num_threads();
     if threads > 1 && m * k * n >= PARALLEL_MACS && m >= 2 * 8 {
         let rows = m.div_ceil(threads).next_multiple_of(8);
-        c.par_chunks_mut(rows * n).enumerate().for_each(|(i, chunk)| {
-            let r0 = i * rows;
-            let sub = MatRef { offset: a.offset + r0 * a.rs, ..a };
-            gemm_serial(chunk.len() / n, k, n, sub, b, chunk, accumulate);
-        });
+        c.par_chunks_mut(rows * n)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let r0 = i * rows;
+                let sub = MatRef {
+                    offset: a.offset + r0 * a.rs,
+                    ..a
+                };
+                gemm_serial(chunk.len() / n, k, n, sub, b, chunk, accumulate);
+            });
     } else {
         gemm_serial(m, k, n, a, b, c, accumulate);
     }
 }
 
-fn gemm_serial<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], accumulate: bool) {
+fn gemm_serial<T: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    accumulate: bool,
+) {
     debug_assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m * n);
     let beta = if accumulate { T::ONE } else { T::ZERO };
     // SAFETY: `gemm` asserted that every address a[offset + i·rs + p·cs] (i<m, p<k) and
@@ -114,12 +148,28 @@ impl<T: Element> Tensor<T> {
     /// Inner dims differ, an operand is a scalar, or batch dims do not broadcast.
     pub fn matmul(&self, other: &Tensor<T>) -> TensorResult<Tensor<T>> {
         if self.ndim() == 0 || other.ndim() == 0 {
-            return Err(shape_err!("matmul needs at least 1-D operands, got {} and {}", self.shape(), other.shape()));
+            return Err(shape_err!(
+                "matmul needs at least 1-D operands, got {} and {}",
+                self.shape(),
+                other.shape()
+            ));
         }
-        let a = if self.ndim() == 1 { self.with_shape(Shape::new(&[1, self.numel()])) } else { self.clone() };
-        let b = if other.ndim() == 1 { other.with_shape(Shape::new(&[other.numel(), 1])) } else { other.clone() };
+        let a = if self.ndim() == 1 {
+            self.with_shape(Shape::new(&[1, self.numel()]))
+        } else {
+            self.clone()
+        };
+        let b = if other.ndim() == 1 {
+            other.with_shape(Shape::new(&[other.numel(), 1]))
+        } else {
+            other.clone()
+        };
         let out = a.matmul_t(false, &b, false).map_err(|_| {
-            shape_err!("cannot multiply {} by {}: inner dims differ or batch dims do not broadcast", self.shape(), other.shape())
+            shape_err!(
+                "cannot multiply {} by {}: inner dims differ or batch dims do not broadcast",
+                self.shape(),
+                other.shape()
+            )
         })?;
         let mut dims = out.dims().to_vec();
         if other.ndim() == 1 {
@@ -139,13 +189,18 @@ impl<T: Element> Tensor<T> {
     pub fn matmul_t(&self, ta: bool, other: &Tensor<T>, tb: bool) -> TensorResult<Tensor<T>> {
         let (a, b) = (self, other);
         if a.ndim() < 2 || b.ndim() < 2 {
-            return Err(shape_err!("matmul_t needs 2-D or batched operands, got {} and {}", a.shape(), b.shape()));
+            return Err(shape_err!(
+                "matmul_t needs 2-D or batched operands, got {} and {}",
+                a.shape(),
+                b.shape()
+            ));
         }
         let mat = |t: &Tensor<T>, tr: bool| {
             let d = t.dims();
             let (r, c) = (d[d.len() - 2], d[d.len() - 1]);
+            // (rows, cols) of op(t), and the stored row length
             if tr {
-                (c, r, r)
+                (c, r, c)
             } else {
                 (r, c, c)
             }
@@ -153,25 +208,42 @@ impl<T: Element> Tensor<T> {
         let (m, k, a_cols) = mat(a, ta);
         let (k2, n, b_cols) = mat(b, tb);
         if k != k2 {
-            return Err(shape_err!("inner dims differ: {} · {} (k {k} vs {k2})", a.shape(), b.shape()));
+            return Err(shape_err!(
+                "inner dims differ: {} · {} (k {k} vs {k2})",
+                a.shape(),
+                b.shape()
+            ));
         }
         let batch_a = Shape::new(&a.dims()[..a.ndim() - 2]);
         let batch_b = Shape::new(&b.dims()[..b.ndim() - 2]);
         let batch = batch_a.broadcast(&batch_b)?;
         let nb = batch.ndim();
-        let scale = |s: Vec<usize>, size: usize| s.into_iter().map(|v| v * size).collect::<Vec<_>>();
+        let scale =
+            |s: Vec<usize>, size: usize| s.into_iter().map(|v| v * size).collect::<Vec<_>>();
         let sa = scale(broadcast_strides(&batch_a, nb), m * k);
         let sb = scale(broadcast_strides(&batch_b, nb), k * n);
         let mut offsets = Vec::with_capacity(batch.numel());
         for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
         let mut out = vec![T::ZERO; batch.numel() * m * n];
         let run = |c: &mut [T], [oa, ob]: [usize; 2]| {
-            gemm(m, k, n, MatRef::new(a.data(), oa, a_cols, ta), MatRef::new(b.data(), ob, b_cols, tb), c, false)
+            gemm(
+                m,
+                k,
+                n,
+                MatRef::new(a.data(), oa, a_cols, ta),
+                MatRef::new(b.data(), ob, b_cols, tb),
+                c,
+                false,
+            )
         };
         if offsets.len() > 1 && m * k * n * offsets.len() >= PARALLEL_MACS && m * n > 0 {
-            out.par_chunks_mut(m * n).zip(offsets.par_iter()).for_each(|(c, &o)| run(c, o));
+            out.par_chunks_mut(m * n)
+                .zip(offsets.par_iter())
+                .for_each(|(c, &o)| run(c, o));
         } else if m * n > 0 {
-            out.chunks_mut(m * n).zip(&offsets).for_each(|(c, &o)| run(c, o));
+            out.chunks_mut(m * n)
+                .zip(&offsets)
+                .for_each(|(c, &o)| run(c, o));
         }
         let mut dims = batch.dims().to_vec();
         dims.extend([m, n]);
@@ -185,21 +257,38 @@ impl<T: Element> Tensor<T> {
     /// `x`'s last dim differs from `w`'s, or `b` is not `[out]`.
     pub fn linear(&self, w: &Tensor<T>, b: Option<&Tensor<T>>) -> TensorResult<Tensor<T>> {
         if self.ndim() == 0 || w.ndim() != 2 || self.dims()[self.ndim() - 1] != w.dims()[1] {
-            return Err(shape_err!("input {} does not match weight {} (want [.., in] and [out, in])", self.shape(), w.shape()));
+            return Err(shape_err!(
+                "input {} does not match weight {} (want [.., in] and [out, in])",
+                self.shape(),
+                w.shape()
+            ));
         }
         let (out_f, in_f) = (w.dims()[0], w.dims()[1]);
         if let Some(b) = b {
             if b.dims() != [out_f] {
-                return Err(shape_err!("bias {} should be [{out_f}] for weight {}", b.shape(), w.shape()));
+                return Err(shape_err!(
+                    "bias {} should be [{out_f}] for weight {}",
+                    b.shape(),
+                    w.shape()
+                ));
             }
         }
         let rows = self.numel() / in_f.max(1);
         let mut out = vec![T::ZERO; rows * out_f];
         if let Some(b) = b {
-            out.chunks_mut(out_f.max(1)).for_each(|r| r.copy_from_slice(b.data()));
+            out.chunks_mut(out_f.max(1))
+                .for_each(|r| r.copy_from_slice(b.data()));
         }
         let x = MatRef::new(self.data(), 0, in_f, false);
-        gemm(rows, in_f, out_f, x, MatRef::new(w.data(), 0, in_f, true), &mut out, b.is_some());
+        gemm(
+            rows,
+            in_f,
+            out_f,
+            x,
+            MatRef::new(w.data(), 0, in_f, true),
+            &mut out,
+            b.is_some(),
+        );
         let mut dims = self.dims().to_vec();
         *dims.last_mut().expect("ndim >= 1") = out_f;
         Ok(Tensor::from_parts(Shape::new(&dims), out))

@@ -70,6 +70,12 @@ pub(crate) fn broadcast_strides(shape: &crate::Shape, ndim: usize) -> Vec<usize>
     let own = shape.strides();
     let pad = ndim - shape.ndim();
     (0..ndim)
-        .map(|d| if d < pad || shape.dims()[d - pad] == 1 { 0 } else { own[d - pad] })
+        .map(|d| {
+            if d < pad || shape.dims()[d - pad] == 1 {
+                0
+            } else {
+                own[d - pad]
+            }
+        })
         .collect()
 }

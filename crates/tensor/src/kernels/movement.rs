@@ -27,20 +27,30 @@ impl<T: Element> Tensor<T> {
             match d {
                 -1 if infer.is_none() => infer = Some(i),
                 -1 => return Err(attr_err("shape", format!("{dims:?} has more than one -1"))),
-                d if d < 0 => return Err(attr_err("shape", format!("{dims:?} has a negative extent"))),
+                d if d < 0 => {
+                    return Err(attr_err("shape", format!("{dims:?} has a negative extent")))
+                }
                 d => known *= d as usize,
             }
         }
         let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
             if known == 0 || self.numel() % known != 0 {
-                return Err(shape_err!("cannot reshape {} ({} elements) to {dims:?}", self.shape(), self.numel()));
+                return Err(shape_err!(
+                    "cannot reshape {} ({} elements) to {dims:?}",
+                    self.shape(),
+                    self.numel()
+                ));
             }
             out[i] = self.numel() / known;
         }
         let shape = Shape::new(&out);
         if shape.numel() != self.numel() {
-            return Err(shape_err!("cannot reshape {} ({} elements) to {dims:?}", self.shape(), self.numel()));
+            return Err(shape_err!(
+                "cannot reshape {} ({} elements) to {dims:?}",
+                self.shape(),
+                self.numel()
+            ));
         }
         Ok(shape)
     }
@@ -52,8 +62,18 @@ impl<T: Element> Tensor<T> {
     pub fn permute(&self, perm: &[usize]) -> TensorResult<Tensor<T>> {
         let nd = self.ndim();
         let mut seen = vec![false; nd];
-        if perm.len() != nd || perm.iter().any(|&p| p >= nd || std::mem::replace(&mut seen[p], true)) {
-            return Err(attr_err("dims", format!("{perm:?} is not a permutation of the {nd} dims of {}", self.shape())));
+        if perm.len() != nd
+            || perm
+                .iter()
+                .any(|&p| p >= nd || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(attr_err(
+                "dims",
+                format!(
+                    "{perm:?} is not a permutation of the {nd} dims of {}",
+                    self.shape()
+                ),
+            ));
         }
         let strides = self.shape().strides();
         let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
@@ -71,7 +91,10 @@ impl<T: Element> Tensor<T> {
     pub fn transpose(&self, d0: usize, d1: usize) -> TensorResult<Tensor<T>> {
         let mut perm: Vec<usize> = (0..self.ndim()).collect();
         if d0 >= perm.len() || d1 >= perm.len() {
-            return Err(attr_err("dim", format!("({d0}, {d1}) out of range for {}", self.shape())));
+            return Err(attr_err(
+                "dim",
+                format!("({d0}, {d1}) out of range for {}", self.shape()),
+            ));
         }
         perm.swap(d0, d1);
         self.permute(&perm)
@@ -84,7 +107,11 @@ impl<T: Element> Tensor<T> {
     pub fn broadcast_to(&self, dims: &[usize]) -> TensorResult<Tensor<T>> {
         let target = Shape::new(dims);
         if target.ndim() < self.ndim() || self.shape().broadcast(&target)? != target {
-            return Err(shape_err!("cannot broadcast {} to {}", self.shape(), target));
+            return Err(shape_err!(
+                "cannot broadcast {} to {}",
+                self.shape(),
+                target
+            ));
         }
         if &target == self.shape() {
             return Ok(self.clone());
@@ -101,9 +128,14 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// No tensors, differing ranks, or differing extents off `dim`.
     pub fn concat(parts: &[&Tensor<T>], dim: usize) -> TensorResult<Tensor<T>> {
-        let first = parts.first().ok_or_else(|| attr_err("tensors", "concat needs at least one tensor"))?;
+        let first = parts
+            .first()
+            .ok_or_else(|| attr_err("tensors", "concat needs at least one tensor"))?;
         if dim >= first.ndim() {
-            return Err(attr_err("dim", format!("{dim} out of range for {}", first.shape())));
+            return Err(attr_err(
+                "dim",
+                format!("{dim} out of range for {}", first.shape()),
+            ));
         }
         let mut dims = first.dims().to_vec();
         dims[dim] = 0;
@@ -112,7 +144,10 @@ impl<T: Element> Tensor<T> {
                 && (0..p.ndim()).all(|d| d == dim || p.dims()[d] == first.dims()[d]);
             if !ok {
                 let shapes: Vec<String> = parts.iter().map(|p| p.shape().to_string()).collect();
-                return Err(shape_err!("shapes {} differ off dim {dim}", shapes.join(", ")));
+                return Err(shape_err!(
+                    "shapes {} differ off dim {dim}",
+                    shapes.join(", ")
+                ));
             }
             dims[dim] += p.dims()[dim];
         }
@@ -136,7 +171,11 @@ impl<T: Element> Tensor<T> {
         if start.checked_add(length).is_none_or(|end| end > extent) {
             return Err(attr_err(
                 "start",
-                format!("range {start}..{} exceeds dim {dim} of extent {extent} in {}", start + length, self.shape()),
+                format!(
+                    "range {start}..{} exceeds dim {dim} of extent {extent} in {}",
+                    start + length,
+                    self.shape()
+                ),
             ));
         }
         let outer: usize = self.dims()[..dim].iter().product();
@@ -159,9 +198,19 @@ impl<T: Element> Tensor<T> {
     pub fn unnarrow(&self, full: &Shape, dim: usize, start: usize) -> TensorResult<Tensor<T>> {
         let length = self.dims().get(dim).copied().unwrap_or(0);
         let fits = full.ndim() == self.ndim()
-            && (0..full.ndim()).all(|d| if d == dim { start + length <= full.dims()[d] } else { full.dims()[d] == self.dims()[d] });
+            && (0..full.ndim()).all(|d| {
+                if d == dim {
+                    start + length <= full.dims()[d]
+                } else {
+                    full.dims()[d] == self.dims()[d]
+                }
+            });
         if !fits {
-            return Err(shape_err!("{} does not fit in {} at {start} along dim {dim}", self.shape(), full));
+            return Err(shape_err!(
+                "{} does not fit in {} at {start} along dim {dim}",
+                self.shape(),
+                full
+            ));
         }
         let extent = full.dims()[dim];
         let outer: usize = full.dims()[..dim].iter().product();

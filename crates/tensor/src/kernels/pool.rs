@@ -29,7 +29,13 @@ pub struct MaxPool2dParams {
 impl MaxPool2dParams {
     /// A `kernel_size` window with stride equal to the kernel.
     pub fn new(kernel_size: [usize; 2]) -> Self {
-        MaxPool2dParams { kernel_size, stride: kernel_size, padding: [0, 0], dilation: [1, 1], ceil_mode: false }
+        MaxPool2dParams {
+            kernel_size,
+            stride: kernel_size,
+            padding: [0, 0],
+            dilation: [1, 1],
+            ceil_mode: false,
+        }
     }
 }
 
@@ -56,12 +62,25 @@ pub struct AvgPool2dParams {
 impl AvgPool2dParams {
     /// A `kernel_size` window with stride equal to the kernel.
     pub fn new(kernel_size: [usize; 2]) -> Self {
-        AvgPool2dParams { kernel_size, stride: kernel_size, padding: [0, 0], ceil_mode: false, count_include_pad: true }
+        AvgPool2dParams {
+            kernel_size,
+            stride: kernel_size,
+            padding: [0, 0],
+            ceil_mode: false,
+            count_include_pad: true,
+        }
     }
 }
 
 /// PyTorch's pooling output size along one axis.
-fn pooled_len(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> TensorResult<usize> {
+fn pooled_len(
+    input: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    ceil: bool,
+) -> TensorResult<usize> {
     if k == 0 {
         return Err(attr_err("kernel_size", "must be positive"));
     }
@@ -72,11 +91,20 @@ fn pooled_len(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) 
         return Err(attr_err("dilation", "must be positive"));
     }
     if p > k / 2 {
-        return Err(attr_err("padding", format!("{p} exceeds half the kernel size {k}")));
+        return Err(attr_err(
+            "padding",
+            format!("{p} exceeds half the kernel size {k}"),
+        ));
     }
     let span = d * (k - 1) + 1;
     if input + 2 * p < span {
-        return Err(attr_err("kernel_size", format!("window {span} is larger than the padded input {}", input + 2 * p)));
+        return Err(attr_err(
+            "kernel_size",
+            format!(
+                "window {span} is larger than the padded input {}",
+                input + 2 * p
+            ),
+        ));
     }
     let mut out = (input + 2 * p - span + if ceil { s - 1 } else { 0 }) / s + 1;
     // The last window must start inside the input or its left padding.
@@ -107,12 +135,26 @@ fn per_plane<T: Element, A: Send>(
     }
     let aux_plane = if aux.is_empty() { 0 } else { out_plane };
     if x.len() >= PARALLEL_THRESHOLD {
-        let aux_chunks: Vec<&mut [A]> =
-            if aux_plane > 0 { aux.chunks_mut(aux_plane).collect() } else { (0..out.len() / out_plane).map(|_| &mut [][..]).collect() };
-        x.par_chunks(in_plane).zip(out.par_chunks_mut(out_plane)).zip(aux_chunks).for_each(|((a, b), c)| f(a, b, c));
+        let aux_chunks: Vec<&mut [A]> = if aux_plane > 0 {
+            aux.chunks_mut(aux_plane).collect()
+        } else {
+            (0..out.len() / out_plane).map(|_| &mut [][..]).collect()
+        };
+        x.par_chunks(in_plane)
+            .zip(out.par_chunks_mut(out_plane))
+            .zip(aux_chunks)
+            .for_each(|((a, b), c)| f(a, b, c));
     } else {
-        for (i, (a, b)) in x.chunks(in_plane).zip(out.chunks_mut(out_plane)).enumerate() {
-            let c = if aux_plane > 0 { &mut aux[i * aux_plane..(i + 1) * aux_plane] } else { &mut [][..] };
+        for (i, (a, b)) in x
+            .chunks(in_plane)
+            .zip(out.chunks_mut(out_plane))
+            .enumerate()
+        {
+            let c = if aux_plane > 0 {
+                &mut aux[i * aux_plane..(i + 1) * aux_plane]
+            } else {
+                &mut [][..]
+            };
             f(a, b, c);
         }
     }
@@ -135,37 +177,60 @@ impl<T: Element> Tensor<T> {
     /// window larger than the padded input.
     pub fn max_pool2d(&self, p: MaxPool2dParams) -> TensorResult<(Tensor<T>, Vec<u32>)> {
         let [n, c, h, w] = check_4d(self.shape())?;
-        let oh = pooled_len(h, p.kernel_size[0], p.stride[0], p.padding[0], p.dilation[0], p.ceil_mode)?;
-        let ow = pooled_len(w, p.kernel_size[1], p.stride[1], p.padding[1], p.dilation[1], p.ceil_mode)?;
+        let oh = pooled_len(
+            h,
+            p.kernel_size[0],
+            p.stride[0],
+            p.padding[0],
+            p.dilation[0],
+            p.ceil_mode,
+        )?;
+        let ow = pooled_len(
+            w,
+            p.kernel_size[1],
+            p.stride[1],
+            p.padding[1],
+            p.dilation[1],
+            p.ceil_mode,
+        )?;
         let mut out = vec![T::ZERO; n * c * oh * ow];
         let mut arg = vec![0u32; n * c * oh * ow];
-        per_plane(self.data(), h * w, &mut out, &mut arg, oh * ow, |x, y, a| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (mut best, mut at) = (T::NEG_INFINITY, u32::MAX);
-                    for ki in 0..p.kernel_size[0] {
-                        let iy = (oy * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kj in 0..p.kernel_size[1] {
-                            let ix = (ox * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1] as isize;
-                            if ix < 0 || ix >= w as isize {
+        per_plane(
+            self.data(),
+            h * w,
+            &mut out,
+            &mut arg,
+            oh * ow,
+            |x, y, a| {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut best, mut at) = (T::NEG_INFINITY, u32::MAX);
+                        for ki in 0..p.kernel_size[0] {
+                            let iy = (oy * p.stride[0] + ki * p.dilation[0]) as isize
+                                - p.padding[0] as isize;
+                            if iy < 0 || iy >= h as isize {
                                 continue;
                             }
-                            let idx = iy as usize * w + ix as usize;
-                            let v = x[idx];
-                            if at == u32::MAX || v > best || v.is_nan() {
-                                best = v;
-                                at = idx as u32;
+                            for kj in 0..p.kernel_size[1] {
+                                let ix = (ox * p.stride[1] + kj * p.dilation[1]) as isize
+                                    - p.padding[1] as isize;
+                                if ix < 0 || ix >= w as isize {
+                                    continue;
+                                }
+                                let idx = iy as usize * w + ix as usize;
+                                let v = x[idx];
+                                if at == u32::MAX || v > best || v.is_nan() {
+                                    best = v;
+                                    at = idx as u32;
+                                }
                             }
                         }
+                        y[oy * ow + ox] = best;
+                        a[oy * ow + ox] = at;
                     }
-                    y[oy * ow + ox] = best;
-                    a[oy * ow + ox] = at;
                 }
-            }
-        });
+            },
+        );
         Ok((Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out), arg))
     }
 
@@ -178,12 +243,22 @@ impl<T: Element> Tensor<T> {
         let [n, c, h, w] = check_4d(input)?;
         let out_plane = self.numel() / (n * c).max(1);
         if argmax.len() != self.numel() || self.dims().get(..2) != Some(&[n, c][..]) {
-            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+            return Err(shape_err!(
+                "gradient {} does not match pooled input {}",
+                self.shape(),
+                input
+            ));
         }
         let mut dx = vec![T::ZERO; n * c * h * w];
-        for ((dxp, gp), ap) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks(out_plane.max(1))).zip(argmax.chunks(out_plane.max(1))) {
+        for ((dxp, gp), ap) in dx
+            .chunks_mut((h * w).max(1))
+            .zip(self.data().chunks(out_plane.max(1)))
+            .zip(argmax.chunks(out_plane.max(1)))
+        {
             for (&g, &a) in gp.iter().zip(ap) {
-                let slot = dxp.get_mut(a as usize).ok_or_else(|| shape_err!("arg-max {a} outside a {h}×{w} plane"))?;
+                let slot = dxp
+                    .get_mut(a as usize)
+                    .ok_or_else(|| shape_err!("arg-max {a} outside a {h}×{w} plane"))?;
                 *slot += g;
             }
         }
@@ -205,34 +280,57 @@ impl<T: Element> Tensor<T> {
         let [n, c, h, w] = check_4d(self.shape())?;
         let windows = AvgWindows::new(h, w, p)?;
         let mut out = vec![T::ZERO; n * c * windows.oh * windows.ow];
-        per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], windows.oh * windows.ow, |x, y, _| {
-            windows.for_each(|o, (y0, y1, x0, x1), div| {
-                let mut s = T::ZERO;
-                for iy in y0..y1 {
-                    s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
-                }
-                y[o] = s / T::from_f64(div as f64);
-            })
-        });
-        Ok(Tensor::from_parts(Shape::new(&[n, c, windows.oh, windows.ow]), out))
+        per_plane::<T, ()>(
+            self.data(),
+            h * w,
+            &mut out,
+            &mut [],
+            windows.oh * windows.ow,
+            |x, y, _| {
+                windows.for_each(|o, (y0, y1, x0, x1), div| {
+                    let mut s = T::ZERO;
+                    for iy in y0..y1 {
+                        s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
+                    }
+                    y[o] = s / T::from_f64(div as f64);
+                })
+            },
+        );
+        Ok(Tensor::from_parts(
+            Shape::new(&[n, c, windows.oh, windows.ow]),
+            out,
+        ))
     }
 
     /// Backward of [`Tensor::avg_pool2d`]; `self` is the output gradient.
     ///
     /// # Errors
     /// The gradient's shape does not match the pooling of `input`.
-    pub fn avg_pool2d_backward(&self, input: &Shape, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
+    pub fn avg_pool2d_backward(
+        &self,
+        input: &Shape,
+        p: AvgPool2dParams,
+    ) -> TensorResult<Tensor<T>> {
         let [n, c, h, w] = check_4d(input)?;
         let windows = AvgWindows::new(h, w, p)?;
         if self.dims() != [n, c, windows.oh, windows.ow] {
-            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+            return Err(shape_err!(
+                "gradient {} does not match pooled input {}",
+                self.shape(),
+                input
+            ));
         }
         let mut dx = vec![T::ZERO; n * c * h * w];
-        for (dxp, gp) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks((windows.oh * windows.ow).max(1))) {
+        for (dxp, gp) in dx
+            .chunks_mut((h * w).max(1))
+            .zip(self.data().chunks((windows.oh * windows.ow).max(1)))
+        {
             windows.for_each(|o, (y0, y1, x0, x1), div| {
                 let share = gp[o] / T::from_f64(div as f64);
                 for iy in y0..y1 {
-                    dxp[iy * w + x0..iy * w + x1].iter_mut().for_each(|v| *v += share);
+                    dxp[iy * w + x0..iy * w + x1]
+                        .iter_mut()
+                        .for_each(|v| *v += share);
                 }
             });
         }
@@ -255,7 +353,10 @@ impl<T: Element> Tensor<T> {
         let [n, c, h, w] = check_4d(self.shape())?;
         let [oh, ow] = output_size;
         if oh == 0 || ow == 0 || h == 0 || w == 0 {
-            return Err(attr_err("output_size", format!("{output_size:?} and the input plane {h}×{w} must be non-empty")));
+            return Err(attr_err(
+                "output_size",
+                format!("{output_size:?} and the input plane {h}×{w} must be non-empty"),
+            ));
         }
         let mut out = vec![T::ZERO; n * c * oh * ow];
         per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], oh * ow, |x, y, _| {
@@ -278,14 +379,23 @@ impl<T: Element> Tensor<T> {
         let [n, c, h, w] = check_4d(input)?;
         let [gn, gc, oh, ow] = check_4d(self.shape())?;
         if gn != n || gc != c || oh == 0 || ow == 0 {
-            return Err(shape_err!("gradient {} does not match pooled input {}", self.shape(), input));
+            return Err(shape_err!(
+                "gradient {} does not match pooled input {}",
+                self.shape(),
+                input
+            ));
         }
         let mut dx = vec![T::ZERO; n * c * h * w];
-        for (dxp, gp) in dx.chunks_mut((h * w).max(1)).zip(self.data().chunks(oh * ow)) {
+        for (dxp, gp) in dx
+            .chunks_mut((h * w).max(1))
+            .zip(self.data().chunks(oh * ow))
+        {
             adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
                 let share = gp[o] / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
                 for iy in y0..y1 {
-                    dxp[iy * w + x0..iy * w + x1].iter_mut().for_each(|v| *v += share);
+                    dxp[iy * w + x0..iy * w + x1]
+                        .iter_mut()
+                        .for_each(|v| *v += share);
                 }
             });
         }
@@ -304,8 +414,22 @@ struct AvgWindows {
 
 impl AvgWindows {
     fn new(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
-        let oh = pooled_len(h, p.kernel_size[0], p.stride[0], p.padding[0], 1, p.ceil_mode)?;
-        let ow = pooled_len(w, p.kernel_size[1], p.stride[1], p.padding[1], 1, p.ceil_mode)?;
+        let oh = pooled_len(
+            h,
+            p.kernel_size[0],
+            p.stride[0],
+            p.padding[0],
+            1,
+            p.ceil_mode,
+        )?;
+        let ow = pooled_len(
+            w,
+            p.kernel_size[1],
+            p.stride[1],
+            p.padding[1],
+            1,
+            p.ceil_mode,
+        )?;
         Ok(AvgWindows { h, w, oh, ow, p })
     }
 
@@ -325,14 +449,24 @@ impl AvgWindows {
             let (y0, y1, py) = span(oy, 0, self.h);
             for ox in 0..self.ow {
                 let (x0, x1, px) = span(ox, 1, self.w);
-                let div = if p.count_include_pad { py * px } else { (y1 - y0) * (x1 - x0) };
+                let div = if p.count_include_pad {
+                    py * px
+                } else {
+                    (y1 - y0) * (x1 - x0)
+                };
                 f(oy * self.ow + ox, (y0, y1, x0, x1), div.max(1));
             }
         }
     }
 }
 
-fn adaptive_windows(h: usize, w: usize, oh: usize, ow: usize, mut f: impl FnMut(usize, (usize, usize, usize, usize))) {
+fn adaptive_windows(
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    mut f: impl FnMut(usize, (usize, usize, usize, usize)),
+) {
     for oy in 0..oh {
         let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
         for ox in 0..ow {

@@ -19,7 +19,11 @@ impl DimSplit {
     /// Splits `shape` around `dim` (already resolved).
     pub fn new(shape: &Shape, dim: usize) -> Self {
         let d = shape.dims();
-        DimSplit { outer: d[..dim].iter().product(), len: d[dim], inner: d[dim + 1..].iter().product() }
+        DimSplit {
+            outer: d[..dim].iter().product(),
+            len: d[dim],
+            inner: d[dim + 1..].iter().product(),
+        }
     }
 }
 
@@ -44,12 +48,17 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// A dim out of range, or the same dim twice.
     pub fn resolve_dims(&self, dims: Option<&[isize]>) -> TensorResult<Vec<usize>> {
-        let Some(dims) = dims else { return Ok((0..self.ndim()).collect()) };
+        let Some(dims) = dims else {
+            return Ok((0..self.ndim()).collect());
+        };
         let mut out = Vec::with_capacity(dims.len());
         for &d in dims {
             let r = self.shape().resolve_dim(d)?;
             if out.contains(&r) {
-                return Err(crate::error::attr_err("dims", format!("dim {d} appears twice in {dims:?}")));
+                return Err(crate::error::attr_err(
+                    "dims",
+                    format!("dim {d} appears twice in {dims:?}"),
+                ));
             }
             out.push(r);
         }
@@ -78,7 +87,9 @@ impl<T: Element> Tensor<T> {
     /// [`TensorError::EmptyReduction`] when the reduced dims hold no elements.
     pub fn mean_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
         let count = self.reduced_count(dims)?;
-        Ok(self.sum_dims(dims, keepdim).scale(T::ONE / T::from_f64(count as f64)))
+        Ok(self
+            .sum_dims(dims, keepdim)
+            .scale(T::ONE / T::from_f64(count as f64)))
     }
 
     /// Number of elements each output of a reduction over `dims` sums.
@@ -88,7 +99,9 @@ impl<T: Element> Tensor<T> {
     pub fn reduced_count(&self, dims: &[usize]) -> TensorResult<usize> {
         let count: usize = dims.iter().map(|&d| self.dims()[d]).product();
         if count == 0 {
-            return Err(TensorError::EmptyReduction { shape: self.shape().clone() });
+            return Err(TensorError::EmptyReduction {
+                shape: self.shape().clone(),
+            });
         }
         Ok(count)
     }
@@ -119,7 +132,10 @@ impl<T: Element> Tensor<T> {
                 arg[o * s.inner + i] = at;
             }
         }
-        Ok((Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), vals), arg))
+        Ok((
+            Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), vals),
+            arg,
+        ))
     }
 
     /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite.
@@ -141,6 +157,9 @@ impl<T: Element> Tensor<T> {
                 out[o * s.inner + i] = sum.ln() + m;
             }
         }
-        Ok(Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), out))
+        Ok(Tensor::from_parts(
+            reduced_shape(self.shape(), &[dim], keepdim),
+            out,
+        ))
     }
 }

@@ -74,15 +74,29 @@ impl<T: Element> Tensor<T> {
 ///
 /// # Errors
 /// Wrong rank, a count mismatch, or a label out of range.
-pub fn check_labels<T: Element>(scores: &Tensor<T>, labels: &[usize]) -> TensorResult<(usize, usize)> {
+pub fn check_labels<T: Element>(
+    scores: &Tensor<T>,
+    labels: &[usize],
+) -> TensorResult<(usize, usize)> {
     let &[n, c] = scores.dims() else {
-        return Err(crate::error::shape_err!("scores {} must be 2-D [n, classes]", scores.shape()));
+        return Err(crate::error::shape_err!(
+            "scores {} must be 2-D [n, classes]",
+            scores.shape()
+        ));
     };
     if labels.len() != n {
-        return Err(crate::error::shape_err!("{} labels for scores {} (want {n})", labels.len(), scores.shape()));
+        return Err(crate::error::shape_err!(
+            "{} labels for scores {} (want {n})",
+            labels.len(),
+            scores.shape()
+        ));
     }
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= c) {
-        return Err(TensorError::LabelOutOfRange { label, index, classes: c });
+        return Err(TensorError::LabelOutOfRange {
+            label,
+            index,
+            classes: c,
+        });
     }
     Ok((n, c))
 }

@@ -1,0 +1,97 @@
+use std::fmt;
+use std::panic::Location;
+
+use chainrule_tensor::TensorError;
+
+/// A source location: the line of user code that called an op.
+///
+/// ```
+/// let site = chainrule_autograd::Site::caller();
+/// assert!(site.to_string().contains(".rs:"));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Site(&'static Location<'static>);
+
+impl Site {
+    /// The location of the caller (through any `#[track_caller]` frames).
+    #[track_caller]
+    pub fn caller() -> Self {
+        Site(Location::caller())
+    }
+
+    /// The file, line and column.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.0
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.0.file(), self.0.line(), self.0.column())
+    }
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Everything that can go wrong in the engine. Each variant names the op and the line
+/// of user code that called it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An op rejected its inputs or attributes.
+    #[error("{op} at {site}: {source}")]
+    Op {
+        /// The op's name (`conv2d`, `matmul`, ...).
+        op: &'static str,
+        /// Where it was called.
+        site: Site,
+        /// What was wrong.
+        source: TensorError,
+    },
+    /// The operands of one op were recorded on different tapes.
+    #[error("{op} at {site}: operands belong to different tapes")]
+    TapeMismatch {
+        /// The op's name.
+        op: &'static str,
+        /// Where it was called.
+        site: Site,
+    },
+    /// A backward rule failed; the site is the line that recorded the op.
+    #[error("backward of {op} (recorded at {site}): {source}")]
+    Backward {
+        /// The op whose rule failed.
+        op: &'static str,
+        /// Where the op was recorded.
+        site: Site,
+        /// What was wrong.
+        source: TensorError,
+    },
+    /// `backward` was called on something it cannot start from.
+    #[error("backward at {site}: {reason}")]
+    BackwardCall {
+        /// Where `backward` was called.
+        site: Site,
+        /// Why it cannot run.
+        reason: String,
+    },
+    /// gradcheck found an element whose analytic and numeric gradients disagree.
+    #[error("gradcheck: {0}")]
+    Gradcheck(Box<crate::GradcheckMismatch>),
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches an op name and call site to a kernel error.
+pub(crate) trait InOp<V> {
+    fn in_op(self, op: &'static str, site: Site) -> Result<V>;
+}
+
+impl<V> InOp<V> for std::result::Result<V, TensorError> {
+    fn in_op(self, op: &'static str, site: Site) -> Result<V> {
+        self.map_err(|source| Error::Op { op, site, source })
+    }
+}

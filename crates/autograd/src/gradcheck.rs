@@ -1,0 +1,198 @@
+//! Checks any function's backward pass against central finite differences in f64.
+
+use std::fmt;
+
+use chainrule_tensor::Tensor;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::{Error, Result, Tape, Var};
+
+/// Settings of [`gradcheck_with`]; the defaults are PyTorch's.
+#[derive(Clone, Copy, Debug)]
+pub struct GradcheckOptions {
+    /// Finite-difference step.
+    pub eps: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Relative tolerance (to the numeric value).
+    pub rtol: f64,
+    /// Seed of the random output cotangent.
+    pub seed: u64,
+}
+
+impl Default for GradcheckOptions {
+    fn default() -> Self {
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// The element whose analytic and numeric gradients disagree the most.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckMismatch {
+    /// Which input (position in the list passed to gradcheck).
+    pub input: usize,
+    /// The element's multi-index in that input.
+    pub index: Vec<usize>,
+    /// What backward delivered.
+    pub analytic: f64,
+    /// The central finite difference.
+    pub numeric: f64,
+    /// `atol + rtol·|numeric|` for this element.
+    pub tolerance: f64,
+    /// How many elements of all inputs failed.
+    pub failed: usize,
+}
+
+impl fmt::Display for GradcheckMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "input {} element {:?}: analytic {:.9e} vs numeric {:.9e} (error {:.3e} > tolerance {:.3e}; {} element(s) failed)",
+            self.input,
+            self.index,
+            self.analytic,
+            self.numeric,
+            (self.analytic - self.numeric).abs(),
+            self.tolerance,
+            self.failed
+        )
+    }
+}
+
+/// What a passing gradcheck saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradcheckReport {
+    /// Elements compared.
+    pub checked: usize,
+    /// The largest |analytic − numeric|.
+    pub max_abs_error: f64,
+}
+
+/// [`gradcheck_with`] with PyTorch's default tolerances.
+///
+/// To check your own composite function, write it as a closure over `Var`s and pass
+/// sample inputs away from kinks (ReLU at 0, ties in max):
+///
+/// ```
+/// use chainrule_autograd::{gradcheck, Tensor};
+/// let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3])?;
+/// let w = Tensor::from_vec(vec![0.5, 0.1, -0.7], &[3])?;
+/// let report = gradcheck(|v| (&v[0] * &v[1])?.tanh().exp().mean(), &[x, w])?;
+/// assert_eq!(report.checked, 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Gradcheck`] naming the worst element when any element is out of
+/// tolerance; any error the function itself returns.
+pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport>
+where
+    F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
+{
+    gradcheck_with(f, inputs, GradcheckOptions::default())
+}
+
+/// Compares backward with central differences element by element. The output is
+/// reduced against a random cotangent `v` (`L = Σ f(x)·v`), so a rule that ignores
+/// its upstream gradient fails.
+///
+/// # Errors
+/// As [`gradcheck`].
+pub fn gradcheck_with<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    opts: GradcheckOptions,
+) -> Result<GradcheckReport>
+where
+    F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
+{
+    let tape = Tape::<f64>::new();
+    let vars: Vec<Var<f64>> = inputs.iter().map(|t| tape.leaf(t.clone())).collect();
+    let y = f(&vars)?;
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let cot: Vec<f64> = (0..y.value().numel())
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect();
+    let cot = Tensor::from_vec(cot, y.dims()).map_err(|source| Error::Op {
+        op: "gradcheck",
+        site: crate::Site::caller(),
+        source,
+    })?;
+    let grads = y.backward_with(&cot)?;
+    let objective = |xs: &[Tensor<f64>]| -> Result<f64> {
+        let tape = Tape::<f64>::new();
+        let vars: Vec<Var<f64>> = xs.iter().map(|t| tape.constant(t.clone())).collect();
+        let y = f(&vars)?;
+        Ok(y.value()
+            .data()
+            .iter()
+            .zip(cot.data())
+            .map(|(a, b)| a * b)
+            .sum())
+    };
+    let mut worst: Option<(f64, GradcheckMismatch)> = None;
+    let (mut checked, mut failed, mut max_abs_error) = (0, 0, 0.0f64);
+    let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
+    for (i, var) in vars.iter().enumerate() {
+        let analytic = grads
+            .wrt(var)
+            .cloned()
+            .unwrap_or_else(|| inputs[i].zeros_like());
+        let strides = inputs[i].shape().strides();
+        for j in 0..inputs[i].numel() {
+            let orig = inputs[i].data()[j];
+            xs[i].data_mut()[j] = orig + opts.eps;
+            let up = objective(&xs)?;
+            xs[i].data_mut()[j] = orig - opts.eps;
+            let down = objective(&xs)?;
+            xs[i].data_mut()[j] = orig;
+            let numeric = (up - down) / (2.0 * opts.eps);
+            let a = analytic.data()[j];
+            let err = (a - numeric).abs();
+            let tolerance = opts.atol + opts.rtol * numeric.abs();
+            checked += 1;
+            max_abs_error = max_abs_error.max(err);
+            if !(err <= tolerance) {
+                failed += 1;
+                let excess = if err.is_nan() {
+                    f64::INFINITY
+                } else {
+                    err / tolerance
+                };
+                if worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+                    let index = strides
+                        .iter()
+                        .zip(inputs[i].dims())
+                        .map(|(s, d)| j / s % d)
+                        .collect();
+                    worst = Some((
+                        excess,
+                        GradcheckMismatch {
+                            input: i,
+                            index,
+                            analytic: a,
+                            numeric,
+                            tolerance,
+                            failed: 0,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    match worst {
+        Some((_, mut m)) => {
+            m.failed = failed;
+            Err(Error::Gradcheck(Box::new(m)))
+        }
+        None => Ok(GradcheckReport {
+            checked,
+            max_abs_error,
+        }),
+    }
+}

@@ -1,0 +1,159 @@
+//! Elementwise binary ops with NumPy broadcasting. Rules return contributions in the
+//! output's (broadcast) shape; the engine sums them down to each input's shape.
+
+use chainrule_tensor::{Element, Tensor, TensorResult};
+
+use crate::error::InOp;
+use crate::{InputGrads, Result, Site, Var};
+
+/// The binary ops: forward formula and the two partial derivatives.
+#[derive(Clone, Copy)]
+enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+}
+
+impl Binary {
+    fn name(self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::Maximum => "maximum",
+        }
+    }
+
+    fn forward<T: Element>(self, a: T, b: T) -> T {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+            Binary::Maximum => a.max(b),
+        }
+    }
+
+    /// (∂f/∂a, ∂f/∂b) at (a, b). `maximum` splits a tie evenly, as PyTorch does.
+    fn partials<T: Element>(self, a: T, b: T) -> (T, T) {
+        let half = T::from_f64(0.5);
+        match self {
+            Binary::Add => (T::ONE, T::ONE),
+            Binary::Sub => (T::ONE, -T::ONE),
+            Binary::Mul => (b, a),
+            Binary::Div => (T::ONE / b, -a / (b * b)),
+            Binary::Maximum if a > b => (T::ONE, T::ZERO),
+            Binary::Maximum if a < b => (T::ZERO, T::ONE),
+            Binary::Maximum => (half, half),
+        }
+    }
+}
+
+/// `g · ∂f/∂(input)` in the output's shape, for input `which` (0 = a, 1 = b).
+fn contribution<T: Element>(
+    op: Binary,
+    g: &Tensor<T>,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    which: usize,
+) -> TensorResult<Tensor<T>> {
+    match (op, which) {
+        (Binary::Add, _) | (Binary::Sub, 0) => Ok(g.clone()),
+        (Binary::Sub, _) => Ok(g.scale(-T::ONE)),
+        _ => {
+            let d = a.broadcast_zip(b, |x, y| {
+                let (da, db) = op.partials(x, y);
+                if which == 0 {
+                    da
+                } else {
+                    db
+                }
+            })?;
+            g.broadcast_zip(&d, |g, d| g * d)
+        }
+    }
+}
+
+impl<T: Element> Var<T> {
+    #[track_caller]
+    fn binary(&self, rhs: &Var<T>, op: Binary) -> Result<Var<T>> {
+        let site = Site::caller();
+        self.tape().check_inputs(op.name(), site, &[self, rhs])?;
+        let y = self
+            .value()
+            .broadcast_zip(rhs.value(), |a, b| op.forward(a, b))
+            .in_op(op.name(), site)?;
+        let (a, b) = (self.value().clone(), rhs.value().clone());
+        let rule = move |g: &Tensor<T>, needs: &[bool]| -> TensorResult<InputGrads<T>> {
+            let da = if needs[0] {
+                Some(contribution(op, g, &a, &b, 0)?)
+            } else {
+                None
+            };
+            let db = if needs[1] {
+                Some(contribution(op, g, &a, &b, 1)?)
+            } else {
+                None
+            };
+            Ok(InputGrads::from_iter([da, db]))
+        };
+        self.tape().record(op.name(), site, y, &[self, rhs], rule)
+    }
+
+    /// a + b, broadcasting.
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast; operands on different tapes.
+    #[track_caller]
+    pub fn add(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Add)
+    }
+
+    /// a − b, broadcasting.
+    ///
+    /// # Errors
+    /// As [`Var::add`].
+    #[track_caller]
+    pub fn sub(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Sub)
+    }
+
+    /// a · b elementwise, broadcasting.
+    ///
+    /// # Errors
+    /// As [`Var::add`].
+    #[track_caller]
+    pub fn mul(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Mul)
+    }
+
+    /// a / b elementwise, broadcasting.
+    ///
+    /// # Errors
+    /// As [`Var::add`].
+    #[track_caller]
+    pub fn div(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Div)
+    }
+
+    /// Elementwise maximum, broadcasting; a tie sends half the gradient to each side.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.leaf(Tensor::from_vec(vec![1.0, 5.0], &[2])?);
+    /// let b = tape.constant(Tensor::from_vec(vec![3.0], &[1])?);
+    /// assert_eq!(a.maximum(&b)?.value().data(), &[3.0, 5.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Var::add`].
+    #[track_caller]
+    pub fn maximum(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Maximum)
+    }
+}

@@ -1,0 +1,176 @@
+//! Losses: fused softmax-cross-entropy, NLL, MSE and binary cross-entropy with logits.
+
+use chainrule_tensor::kernels::softmax::check_labels;
+use chainrule_tensor::{Element, Tensor, TensorError, TensorResult};
+
+use crate::error::InOp;
+use crate::{InputGrads, Result, Site, Var};
+
+/// How per-element losses are combined, as PyTorch's `reduction` argument.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// The mean over elements (PyTorch's default).
+    #[default]
+    Mean,
+    /// The sum over elements.
+    Sum,
+    /// No reduction: one loss per element (per row for class losses).
+    None,
+}
+
+/// Combines per-element losses into the op's output.
+fn reduce<T: Element>(losses: Vec<T>, dims: &[usize], r: Reduction) -> TensorResult<Tensor<T>> {
+    if r == Reduction::Mean && losses.is_empty() {
+        return Err(TensorError::EmptyReduction { shape: dims.into() });
+    }
+    match r {
+        Reduction::None => Tensor::from_vec(losses, dims),
+        Reduction::Sum => Ok(Tensor::scalar(losses.into_iter().sum())),
+        Reduction::Mean => {
+            let n = T::from_f64(losses.len() as f64);
+            Ok(Tensor::scalar(losses.into_iter().sum::<T>() / n))
+        }
+    }
+}
+
+/// The upstream gradient reaching per-element loss `i`.
+fn weight<T: Element>(g: &Tensor<T>, r: Reduction, count: usize, i: usize) -> T {
+    match r {
+        Reduction::None => g.data()[i],
+        Reduction::Sum => g.data()[0],
+        Reduction::Mean => g.data()[0] / T::from_f64(count as f64),
+    }
+}
+
+impl<T: Element> Var<T> {
+    /// Softmax cross-entropy of logits `[n, classes]` against integer labels, fused and
+    /// shifted by each row's maximum so logits in the thousands stay finite.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Reduction, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let logits = tape.leaf(Tensor::from_vec(vec![1000.0, 0.0], &[1, 2])?);
+    /// let loss = logits.cross_entropy(&[1], Reduction::Mean)?;
+    /// assert_eq!(loss.value().item(), Some(1000.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Logits not 2-D, a label count other than `n`, a label outside `0..classes`, or
+    /// a mean over no rows.
+    #[track_caller]
+    pub fn cross_entropy(&self, labels: &[usize], reduction: Reduction) -> Result<Var<T>> {
+        let site = Site::caller();
+        let (losses, probs) = self
+            .value()
+            .cross_entropy_rows(labels)
+            .in_op("cross_entropy", site)?;
+        let n = losses.len();
+        let y = reduce(losses, &[n], reduction).in_op("cross_entropy", site)?;
+        let labels = labels.to_vec();
+        // dx = g_i · (softmax(x_i) − one_hot(label_i))
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let c = probs.dims()[1];
+            let mut dx = probs.clone();
+            for (i, row) in dx.data_mut().chunks_mut(c.max(1)).enumerate() {
+                let w = weight(g, reduction, n, i);
+                row[labels[i]] -= T::ONE;
+                row.iter_mut().for_each(|v| *v *= w);
+            }
+            Ok(InputGrads::from_iter([Some(dx)]))
+        };
+        self.tape().record("cross_entropy", site, y, &[self], rule)
+    }
+
+    /// Negative log-likelihood of log-probabilities `[n, classes]`: `−x[i, label_i]`.
+    ///
+    /// # Errors
+    /// As [`Var::cross_entropy`].
+    #[track_caller]
+    pub fn nll_loss(&self, labels: &[usize], reduction: Reduction) -> Result<Var<T>> {
+        let site = Site::caller();
+        let (n, c) = check_labels(self.value(), labels).in_op("nll_loss", site)?;
+        let losses = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| -self.value().data()[i * c + l])
+            .collect();
+        let y = reduce(losses, &[n], reduction).in_op("nll_loss", site)?;
+        let (labels, dims) = (labels.to_vec(), self.dims().to_vec());
+        // dx[i, label_i] = −g_i
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let mut dx = vec![T::ZERO; n * c];
+            for (i, &l) in labels.iter().enumerate() {
+                dx[i * c + l] = -weight(g, reduction, n, i);
+            }
+            Ok(InputGrads::from_iter([Some(Tensor::from_vec(dx, &dims)?)]))
+        };
+        self.tape().record("nll_loss", site, y, &[self], rule)
+    }
+
+    /// Mean (or summed) squared error against a target of the same shape; both sides
+    /// receive gradients.
+    ///
+    /// # Errors
+    /// Shapes differ; different tapes; a mean over no elements.
+    #[track_caller]
+    pub fn mse_loss(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
+        let site = Site::caller();
+        self.tape()
+            .check_inputs("mse_loss", site, &[self, target])?;
+        let diff = self
+            .value()
+            .zip_map(target.value(), |x, t| x - t)
+            .in_op("mse_loss", site)?;
+        let y = reduce(
+            diff.data().iter().map(|&d| d * d).collect(),
+            self.dims(),
+            reduction,
+        )
+        .in_op("mse_loss", site)?;
+        let n = diff.numel();
+        // dx = 2·(x − t)·g_i,  dt = −dx
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let two = T::from_f64(2.0);
+            let mut dx = diff.clone();
+            dx.data_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, d)| *d = two * *d * weight(g, reduction, n, i));
+            let dt = dx.scale(-T::ONE);
+            Ok(InputGrads::from_iter([Some(dx), Some(dt)]))
+        };
+        self.tape()
+            .record("mse_loss", site, y, &[self, target], rule)
+    }
+
+    /// Binary cross-entropy of logits against 0/1 targets, in the stable form
+    /// `max(x, 0) − x·t + log(1 + e^−|x|)`. As in the PyTorch fixtures, the target
+    /// receives no gradient.
+    ///
+    /// # Errors
+    /// Shapes differ; different tapes; a mean over no elements.
+    #[track_caller]
+    pub fn bce_with_logits(&self, target: &Var<T>, reduction: Reduction) -> Result<Var<T>> {
+        let site = Site::caller();
+        self.tape()
+            .check_inputs("bce_with_logits", site, &[self, target])?;
+        let (x, t) = (self.value().clone(), target.value().clone());
+        let losses = x
+            .zip_map(&t, |x, t| x.max(T::ZERO) - x * t + (-x.abs()).exp().ln_1p())
+            .in_op("bce_with_logits", site)?;
+        let n = losses.numel();
+        let y = reduce(losses.into_vec(), self.dims(), reduction).in_op("bce_with_logits", site)?;
+        // dx = (σ(x) − t)·g_i
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let mut dx = x.zip_map(&t, |x, t| crate::Unary::Sigmoid.forward(x) - t)?;
+            dx.data_mut()
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, d)| *d *= weight(g, reduction, n, i));
+            Ok(InputGrads::from_iter([Some(dx), None]))
+        };
+        self.tape()
+            .record("bce_with_logits", site, y, &[self, target], rule)
+    }
+}

@@ -1,0 +1,190 @@
+//! Reshapes and data movement. Each rule moves the gradient back the way the data came.
+
+use chainrule_tensor::{Element, Tensor};
+
+use crate::error::InOp;
+use crate::ops::one;
+use crate::ops::reduce::signed;
+use crate::{InputGrads, Result, Site, Var};
+
+impl<T: Element> Var<T> {
+    /// Same data, new shape; one entry may be `-1`.
+    ///
+    /// # Errors
+    /// The sizes differ or the shape is malformed.
+    #[track_caller]
+    pub fn reshape(&self, shape: &[isize]) -> Result<Var<T>> {
+        let site = Site::caller();
+        let y = self.value().reshape(shape).in_op("reshape", site)?;
+        let back = signed(self.dims());
+        self.tape().record(
+            "reshape",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
+        )
+    }
+
+    /// Flattens dims `start_dim..` into one (PyTorch's `flatten(start_dim)`).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[64, 3, 12, 12]));
+    /// assert_eq!(x.flatten(1)?.dims(), &[64, 432]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `start_dim` out of range.
+    #[track_caller]
+    pub fn flatten(&self, start_dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        if self.value().ndim() == 0 {
+            return self.reshape(&[1]);
+        }
+        let d = self.shape().resolve_dim(start_dim).in_op("flatten", site)?;
+        let mut shape = signed(&self.dims()[..d]);
+        shape.push(-1);
+        let y = self.value().reshape(&shape).in_op("flatten", site)?;
+        let back = signed(self.dims());
+        self.tape().record(
+            "flatten",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
+        )
+    }
+
+    /// Reorders dims: output dim `i` is input dim `dims[i]`.
+    ///
+    /// # Errors
+    /// `dims` is not a permutation of the input's dims.
+    #[track_caller]
+    pub fn permute(&self, dims: &[isize]) -> Result<Var<T>> {
+        let site = Site::caller();
+        let perm: Vec<usize> = dims
+            .iter()
+            .map(|&d| self.shape().resolve_dim(d))
+            .collect::<Result<_, _>>()
+            .in_op("permute", site)?;
+        let y = self.value().permute(&perm).in_op("permute", site)?;
+        let mut inverse = vec![0; perm.len()];
+        perm.iter().enumerate().for_each(|(i, &p)| inverse[p] = i);
+        self.tape().record(
+            "permute",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.permute(&inverse)?)),
+        )
+    }
+
+    /// Swaps two dims.
+    ///
+    /// # Errors
+    /// A dim out of range.
+    #[track_caller]
+    pub fn transpose(&self, dim0: isize, dim1: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let d0 = self.shape().resolve_dim(dim0).in_op("transpose", site)?;
+        let d1 = self.shape().resolve_dim(dim1).in_op("transpose", site)?;
+        let y = self.value().transpose(d0, d1).in_op("transpose", site)?;
+        self.tape().record(
+            "transpose",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.transpose(d0, d1)?)),
+        )
+    }
+
+    /// Broadcasts to a larger shape; the rule sums the copies back.
+    ///
+    /// # Errors
+    /// The shape does not broadcast to `shape`.
+    #[track_caller]
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Var<T>> {
+        let site = Site::caller();
+        let y = self
+            .value()
+            .broadcast_to(shape)
+            .in_op("broadcast_to", site)?;
+        let back = self.shape().clone();
+        self.tape().record(
+            "broadcast_to",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.sum_to(&back)?)),
+        )
+    }
+
+    /// Joins values along `dim`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor, Var};
+    /// let tape = Tape::<f32>::new();
+    /// let a = tape.leaf(Tensor::zeros(&[2, 3]));
+    /// let b = tape.leaf(Tensor::zeros(&[2, 2]));
+    /// assert_eq!(Var::concat(&[&a, &b], 1)?.dims(), &[2, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No parts, different tapes, or shapes that differ off `dim`.
+    #[track_caller]
+    pub fn concat(parts: &[&Var<T>], dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let first = parts.first().ok_or(crate::Error::Op {
+            op: "concat",
+            site,
+            source: chainrule_tensor::TensorError::Attr {
+                attr: "tensors",
+                reason: "needs at least one tensor".into(),
+            },
+        })?;
+        first.tape().check_inputs("concat", site, parts)?;
+        let d = first.shape().resolve_dim(dim).in_op("concat", site)?;
+        let values: Vec<&Tensor<T>> = parts.iter().map(|p| p.value()).collect();
+        let y = Tensor::concat(&values, d).in_op("concat", site)?;
+        let lengths: Vec<usize> = parts.iter().map(|p| p.dims()[d]).collect();
+        let rule = move |g: &Tensor<T>, needs: &[bool]| {
+            let mut start = 0;
+            let mut out = InputGrads::new();
+            for (&len, &need) in lengths.iter().zip(needs) {
+                out.push(if need {
+                    Some(g.narrow(d, start, len)?)
+                } else {
+                    None
+                });
+                start += len;
+            }
+            Ok(out)
+        };
+        first.tape().record("concat", site, y, parts, rule)
+    }
+
+    /// The slice `start..start + length` of `dim`.
+    ///
+    /// # Errors
+    /// `dim` out of range or the slice runs past the end.
+    #[track_caller]
+    pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let d = self.shape().resolve_dim(dim).in_op("narrow", site)?;
+        let y = self
+            .value()
+            .narrow(d, start, length)
+            .in_op("narrow", site)?;
+        let full = self.shape().clone();
+        self.tape().record(
+            "narrow",
+            site,
+            y,
+            &[self],
+            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.unnarrow(&full, d, start)?)),
+        )
+    }
+}

@@ -1,0 +1,132 @@
+//! Reductions: sum and mean over any dims, max and logsumexp along one dim.
+
+use chainrule_tensor::kernels::reduce::{reduced_shape, DimSplit};
+use chainrule_tensor::{Element, Shape, Tensor};
+
+use crate::error::InOp;
+use crate::ops::one;
+use crate::{Result, Site, Var};
+
+impl<T: Element> Var<T> {
+    /// Sum of every element (shape `[]`).
+    #[track_caller]
+    pub fn sum(&self) -> Var<T> {
+        let site = Site::caller();
+        self.sum_impl(None, false, site, false)
+            .expect("summing every dim cannot fail")
+    }
+
+    /// Sum over `dims` (negative counts from the end), keeping them as 1s when `keepdim`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.leaf(Tensor::ones(&[2, 3, 4]));
+    /// assert_eq!(x.sum_dims(&[0, -1], true)?.dims(), &[1, 3, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A dim out of range or repeated.
+    #[track_caller]
+    pub fn sum_dims(&self, dims: &[isize], keepdim: bool) -> Result<Var<T>> {
+        self.sum_impl(Some(dims), keepdim, Site::caller(), false)
+    }
+
+    /// Mean of every element.
+    ///
+    /// # Errors
+    /// The tensor is empty.
+    #[track_caller]
+    pub fn mean(&self) -> Result<Var<T>> {
+        self.sum_impl(None, false, Site::caller(), true)
+    }
+
+    /// Mean over `dims`.
+    ///
+    /// # Errors
+    /// A dim out of range or repeated, or the reduced dims hold no elements.
+    #[track_caller]
+    pub fn mean_dims(&self, dims: &[isize], keepdim: bool) -> Result<Var<T>> {
+        self.sum_impl(Some(dims), keepdim, Site::caller(), true)
+    }
+
+    fn sum_impl(
+        &self,
+        dims: Option<&[isize]>,
+        keepdim: bool,
+        site: Site,
+        mean: bool,
+    ) -> Result<Var<T>> {
+        let op = if mean { "mean" } else { "sum" };
+        let x = self.value();
+        let dims = x.resolve_dims(dims).in_op(op, site)?;
+        let scale = if mean {
+            T::ONE / T::from_f64(x.reduced_count(&dims).in_op(op, site)? as f64)
+        } else {
+            T::ONE
+        };
+        let mut y = x.sum_dims(&dims, keepdim);
+        if mean {
+            y = y.scale(scale);
+        }
+        let (kept, full) = (reduced_shape(x.shape(), &dims, true), x.dims().to_vec());
+        // dx = g broadcast back over the reduced dims (· 1/count for mean)
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let g = g.reshape(&signed(kept.dims()))?.broadcast_to(&full)?;
+            Ok(one(if mean { g.scale(scale) } else { g }))
+        };
+        self.tape().record(op, site, y, &[self], rule)
+    }
+
+    /// Maximum along `dim`; the gradient goes to the first maximal element only.
+    ///
+    /// # Errors
+    /// `dim` out of range, or an empty dim.
+    #[track_caller]
+    pub fn max(&self, dim: isize, keepdim: bool) -> Result<Var<T>> {
+        let site = Site::caller();
+        let x = self.value();
+        let d = x.shape().resolve_dim(dim).in_op("max", site)?;
+        let (y, arg) = x.max_dim(d, keepdim).in_op("max", site)?;
+        let (split, full) = (DimSplit::new(x.shape(), d), x.shape().clone());
+        // dx[o, argmax, i] = g[o, i]
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let mut dx = vec![T::ZERO; full.numel()];
+            for (k, (&gv, &a)) in g.data().iter().zip(&arg).enumerate() {
+                let (o, i) = (k / split.inner.max(1), k % split.inner.max(1));
+                dx[(o * split.len + a) * split.inner + i] += gv;
+            }
+            Ok(one(Tensor::from_vec(dx, full.dims())?))
+        };
+        self.tape().record("max", site, y, &[self], rule)
+    }
+
+    /// `log Σ exp(x)` along `dim`, computed stably.
+    ///
+    /// # Errors
+    /// `dim` out of range, or an empty dim.
+    #[track_caller]
+    pub fn logsumexp(&self, dim: isize, keepdim: bool) -> Result<Var<T>> {
+        let site = Site::caller();
+        let x = self.value().clone();
+        let d = x.shape().resolve_dim(dim).in_op("logsumexp", site)?;
+        let y = x.logsumexp_dim(d, keepdim).in_op("logsumexp", site)?;
+        let kept: Shape = reduced_shape(x.shape(), &[d], true);
+        let yk = y.reshape(&signed(kept.dims())).in_op("logsumexp", site)?;
+        // dx = g · exp(x − y)
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            let p = x.broadcast_zip(&yk, |x, y| (x - y).exp())?;
+            Ok(one(p.broadcast_zip(
+                &g.reshape(&signed(kept.dims()))?,
+                |p, g| p * g,
+            )?))
+        };
+        self.tape().record("logsumexp", site, y, &[self], rule)
+    }
+}
+
+/// Dims as the `isize` list `reshape` takes.
+pub(crate) fn signed(dims: &[usize]) -> Vec<isize> {
+    dims.iter().map(|&d| d as isize).collect()
+}

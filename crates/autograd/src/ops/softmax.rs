@@ -1,0 +1,77 @@
+//! Softmax and log-softmax along a dim.
+
+use chainrule_tensor::kernels::reduce::DimSplit;
+use chainrule_tensor::{Element, Tensor, TensorResult};
+
+use crate::error::InOp;
+use crate::ops::one;
+use crate::{Result, Site, Var};
+
+/// For each line along the split dim, `dx = f(g_line, y_line)` where `f` may use the line
+/// sum `s = Σ h(g, y)`: `dx = a(g, y, s)`.
+fn along_dim<T: Element>(
+    g: &Tensor<T>,
+    y: &Tensor<T>,
+    s: DimSplit,
+    h: impl Fn(T, T) -> T,
+    a: impl Fn(T, T, T) -> T,
+) -> TensorResult<Tensor<T>> {
+    let (gd, yd) = (g.data(), y.data());
+    let mut dx = vec![T::ZERO; gd.len()];
+    for o in 0..s.outer {
+        for i in 0..s.inner {
+            let idx = |r: usize| (o * s.len + r) * s.inner + i;
+            let sum: T = (0..s.len).map(|r| h(gd[idx(r)], yd[idx(r)])).sum();
+            (0..s.len).for_each(|r| dx[idx(r)] = a(gd[idx(r)], yd[idx(r)], sum));
+        }
+    }
+    Tensor::from_vec(dx, y.dims())
+}
+
+impl<T: Element> Var<T> {
+    /// Softmax along `dim`, shifted by the maximum so large logits stay finite.
+    ///
+    /// # Errors
+    /// `dim` out of range.
+    #[track_caller]
+    pub fn softmax(&self, dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let d = self.shape().resolve_dim(dim).in_op("softmax", site)?;
+        let y = self.value().softmax(d);
+        let (yv, split) = (y.clone(), DimSplit::new(self.shape(), d));
+        // dx = y · (g − Σ g·y)
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            Ok(one(along_dim(
+                g,
+                &yv,
+                split,
+                |g, y| g * y,
+                |g, y, s| y * (g - s),
+            )?))
+        };
+        self.tape().record("softmax", site, y, &[self], rule)
+    }
+
+    /// Log-softmax along `dim`, computed as `x − max − log Σ exp(x − max)`.
+    ///
+    /// # Errors
+    /// `dim` out of range.
+    #[track_caller]
+    pub fn log_softmax(&self, dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let d = self.shape().resolve_dim(dim).in_op("log_softmax", site)?;
+        let y = self.value().log_softmax(d);
+        let (yv, split) = (y.clone(), DimSplit::new(self.shape(), d));
+        // dx = g − exp(y) · Σ g
+        let rule = move |g: &Tensor<T>, _: &[bool]| {
+            Ok(one(along_dim(
+                g,
+                &yv,
+                split,
+                |g, _| g,
+                |g, y, s| g - y.exp() * s,
+            )?))
+        };
+        self.tape().record("log_softmax", site, y, &[self], rule)
+    }
+}

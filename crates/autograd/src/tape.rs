@@ -1,0 +1,348 @@
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chainrule_tensor::{Element, Shape, Tensor, TensorResult};
+use smallvec::SmallVec;
+
+use crate::{Error, Param, ParamId, Result, Site, Var};
+
+/// What a backward rule returns: one optional contribution per input, in input order.
+/// A contribution may have the op's broadcast output shape; the engine sums it down to
+/// the input's shape.
+pub type InputGrads<T> = SmallVec<[Option<Tensor<T>>; 3]>;
+
+/// The chain rule of one recorded op: given the gradient of the op's output, return the
+/// contribution to each input's gradient. `needs[i]` is false for inputs that are not
+/// tracked, whose contribution may be skipped (`None`).
+///
+/// Rules *return* contributions and never add into shared state; the engine sums them.
+/// Any `Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>` closure is a rule.
+pub trait BackwardRule<T: Element> {
+    /// Computes the input contributions from the output gradient `grad`.
+    ///
+    /// # Errors
+    /// A kernel error; the engine reports it with the op's name and recording line.
+    fn backward(&self, grad: &Tensor<T>, needs: &[bool]) -> TensorResult<InputGrads<T>>;
+}
+
+impl<T: Element, F: Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>> BackwardRule<T> for F {
+    fn backward(&self, grad: &Tensor<T>, needs: &[bool]) -> TensorResult<InputGrads<T>> {
+        self(grad, needs)
+    }
+}
+
+/// One record of the tape.
+pub(crate) struct Node<T: Element> {
+    pub(crate) op: &'static str,
+    pub(crate) site: Site,
+    /// Tape positions of the inputs, `None` for untracked inputs (constants).
+    pub(crate) inputs: SmallVec<[Option<usize>; 3]>,
+    /// `None` for leaves.
+    pub(crate) rule: Option<Box<dyn BackwardRule<T>>>,
+    pub(crate) param: Option<ParamId>,
+    pub(crate) retain: bool,
+    pub(crate) shape: Shape,
+}
+
+pub(crate) struct TapeInner<T: Element> {
+    pub(crate) id: u64,
+    pub(crate) nodes: RefCell<Vec<Node<T>>>,
+    grad_enabled: Cell<bool>,
+    params: RefCell<HashMap<ParamId, (usize, Tensor<T>)>>,
+}
+
+/// The record of one forward pass, in creation order.
+///
+/// Every op on a tracked [`Var`] computes its value at once and appends a record: the
+/// op's name, its inputs, its backward rule with what the rule needs, and the caller's
+/// source line. [`Var::backward`] walks the records once, in reverse.
+///
+/// A `Tape` is a cheap handle (clones share the same record); make a new one per
+/// training step. Parameters live outside it and are brought in with [`Tape::param`].
+///
+/// ```
+/// use chainrule_autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.leaf(Tensor::from_vec(vec![2.0], &[1])?);
+/// let y = (&x * &x)?.sum();
+/// assert_eq!(y.backward()?.wrt(&x).unwrap().data(), &[4.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Tape<T: Element = f32> {
+    pub(crate) inner: Rc<TapeInner<T>>,
+}
+
+impl<T: Element> Clone for Tape<T> {
+    fn clone(&self) -> Self {
+        Tape {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: Element> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Element> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Tape {
+            inner: Rc::new(TapeInner {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
+                nodes: RefCell::new(Vec::new()),
+                grad_enabled: Cell::new(true),
+                params: RefCell::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A unique number for this tape.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.inner.nodes.borrow().len()
+    }
+
+    /// True when nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A tracked input: its gradient is reported by [`crate::Gradients::wrt`].
+    #[track_caller]
+    pub fn leaf(&self, value: Tensor<T>) -> Var<T> {
+        let node = self.push_leaf("leaf", Site::caller(), value.shape().clone(), None, true);
+        Var::new(self.clone(), node, value)
+    }
+
+    /// An untracked value (data, labels, targets): no record, no gradient.
+    pub fn constant(&self, value: Tensor<T>) -> Var<T> {
+        Var::new(self.clone(), None, value)
+    }
+
+    /// Brings a parameter onto the tape. Repeated calls return the same record, so
+    /// every use of the parameter feeds one gradient, the sum of the uses'.
+    #[track_caller]
+    pub fn param(&self, param: &Param<T>) -> Var<T> {
+        if let Some((node, value)) = self.inner.params.borrow().get(&param.id()) {
+            return Var::new(self.clone(), Some(*node), value.clone());
+        }
+        let value = param.value();
+        let node = self.push_leaf(
+            "param",
+            Site::caller(),
+            value.shape().clone(),
+            Some(param.id()),
+            false,
+        );
+        if let Some(n) = node {
+            self.inner
+                .params
+                .borrow_mut()
+                .insert(param.id(), (n, value.clone()));
+        }
+        Var::new(self.clone(), node, value)
+    }
+
+    fn push_leaf(
+        &self,
+        op: &'static str,
+        site: Site,
+        shape: Shape,
+        param: Option<ParamId>,
+        retain: bool,
+    ) -> Option<usize> {
+        if !self.inner.grad_enabled.get() {
+            return None;
+        }
+        let mut nodes = self.inner.nodes.borrow_mut();
+        nodes.push(Node {
+            op,
+            site,
+            inputs: SmallVec::new(),
+            rule: None,
+            param,
+            retain,
+            shape,
+        });
+        Some(nodes.len() - 1)
+    }
+
+    /// Stops recording until the returned guard is dropped: ops then compute values
+    /// only, as under PyTorch's `torch.no_grad()`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.leaf(Tensor::ones(&[2]));
+    /// {
+    ///     let _off = tape.no_grad();
+    ///     let y = x.exp();
+    ///     assert!(!y.is_tracked());
+    /// }
+    /// assert!(x.exp().is_tracked());
+    /// ```
+    pub fn no_grad(&self) -> NoGradGuard<T> {
+        let previous = self.inner.grad_enabled.replace(false);
+        NoGradGuard {
+            tape: self.clone(),
+            previous,
+        }
+    }
+
+    /// True while ops are recorded.
+    pub fn is_grad_enabled(&self) -> bool {
+        self.inner.grad_enabled.get()
+    }
+
+    /// Records an op whose value is already computed. This is how every built-in op
+    /// records itself, and how a user adds an op of their own with its own rule.
+    ///
+    /// ```
+    /// use chainrule_autograd::{InputGrads, Site, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
+    /// // cube(x) with its rule 3x²·g
+    /// let xv = x.value().clone();
+    /// let y = tape.record("cube", Site::caller(), x.value().map(|v| v * v * v), &[&x],
+    ///     move |g: &Tensor<f64>, _: &[bool]| Ok(InputGrads::from_iter([Some(g.zip_map(&xv, |g, x| 3.0 * x * x * g)?)])))?;
+    /// assert_eq!(y.sum().backward()?.wrt(&x).unwrap().data(), &[3.0, 12.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TapeMismatch`] when an input belongs to another tape.
+    pub fn record(
+        &self,
+        op: &'static str,
+        site: Site,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        rule: impl BackwardRule<T> + 'static,
+    ) -> Result<Var<T>> {
+        self.check_inputs(op, site, inputs)?;
+        let ids: SmallVec<[Option<usize>; 3]> = inputs.iter().map(|v| v.node()).collect();
+        if !self.inner.grad_enabled.get() || ids.iter().all(Option::is_none) {
+            return Ok(Var::new(self.clone(), None, value));
+        }
+        let mut nodes = self.inner.nodes.borrow_mut();
+        nodes.push(Node {
+            op,
+            site,
+            inputs: ids,
+            rule: Some(Box::new(rule)),
+            param: None,
+            retain: false,
+            shape: value.shape().clone(),
+        });
+        let node = nodes.len() - 1;
+        drop(nodes);
+        Ok(Var::new(self.clone(), Some(node), value))
+    }
+
+    /// Fails with [`Error::TapeMismatch`] unless every input is on this tape.
+    pub(crate) fn check_inputs(
+        &self,
+        op: &'static str,
+        site: Site,
+        inputs: &[&Var<T>],
+    ) -> Result<()> {
+        if inputs.iter().any(|v| v.tape().id() != self.id()) {
+            return Err(Error::TapeMismatch { op, site });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_retain(&self, node: usize) {
+        self.inner.nodes.borrow_mut()[node].retain = true;
+    }
+
+    /// The op name, shape, call site and inputs of every record, in order: what a
+    /// debugger or [`Tape::to_dot`] shows.
+    pub fn records(&self) -> Vec<RecordInfo> {
+        self.inner
+            .nodes
+            .borrow()
+            .iter()
+            .map(|n| RecordInfo {
+                op: n.op,
+                shape: n.shape.clone(),
+                site: n.site,
+                inputs: n.inputs.iter().flatten().copied().collect(),
+                is_param: n.param.is_some(),
+            })
+            .collect()
+    }
+
+    /// The tape as a Graphviz DOT graph: one node per record (op, shape, source line),
+    /// one edge per input. A parameter used several times shows as one node with
+    /// several outgoing edges.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.leaf(Tensor::ones(&[2]));
+    /// let _y = x.exp();
+    /// assert!(tape.to_dot().contains("exp"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from(
+            "digraph tape {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
+        for (i, r) in self.records().iter().enumerate() {
+            let file = r.site.location().file().rsplit('/').next().unwrap_or("");
+            let style = if r.is_param {
+                ", style=filled, fillcolor=\"#ffe9a8\""
+            } else {
+                ""
+            };
+            s += &format!(
+                "  n{i} [label=\"#{i} {}\\n{}\\n{}:{}\"{style}];\n",
+                r.op,
+                r.shape,
+                file,
+                r.site.location().line()
+            );
+            for j in &r.inputs {
+                s += &format!("  n{j} -> n{i};\n");
+            }
+        }
+        s + "}\n"
+    }
+}
+
+/// One record as seen from outside the engine.
+#[derive(Clone, Debug)]
+pub struct RecordInfo {
+    /// The op's name.
+    pub op: &'static str,
+    /// The output's shape.
+    pub shape: Shape,
+    /// The line that recorded it.
+    pub site: Site,
+    /// Tape positions of its tracked inputs.
+    pub inputs: Vec<usize>,
+    /// True for a parameter's leaf.
+    pub is_param: bool,
+}
+
+/// Re-enables recording when dropped; see [`Tape::no_grad`].
+pub struct NoGradGuard<T: Element> {
+    tape: Tape<T>,
+    previous: bool,
+}
+
+impl<T: Element> Drop for NoGradGuard<T> {
+    fn drop(&mut self) {
+        self.tape.inner.grad_enabled.set(self.previous);
+    }
+}

@@ -1,0 +1,214 @@
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use chainrule_tensor::{Element, Shape, Tensor};
+
+use crate::{backward, Error, Gradients, Result, Site, Tape};
+
+/// A value in a forward pass: its tensor, and (when tracked) its record on a [`Tape`].
+///
+/// Ops are methods (`x.matmul(&w)?.relu()`); each computes its value at once and
+/// records itself. Elementwise arithmetic also has operator sugar returning `Result`,
+/// with impls on `Result<Var>` so expressions chain: `(&a * &b + &c)?`. (Rust's orphan
+/// rule forbids `Result<Var> + Result<Var>`; write `(a? + b?)` or `(&a * &b)? + (...)`.)
+///
+/// Cloning a `Var` is cheap and refers to the same record.
+///
+/// ```
+/// use chainrule_autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let a = tape.leaf(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
+/// let b = tape.leaf(Tensor::from_vec(vec![3.0, 4.0], &[2])?);
+/// let y = (&a * &b + &a)?.sum();
+/// let g = y.backward()?;
+/// assert_eq!(g.wrt(&a).unwrap().data(), &[4.0, 5.0]);
+/// assert_eq!(g.wrt(&b).unwrap().data(), &[1.0, 2.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Var<T: Element = f32> {
+    tape: Tape<T>,
+    node: Option<usize>,
+    value: Tensor<T>,
+}
+
+impl<T: Element> Var<T> {
+    pub(crate) fn new(tape: Tape<T>, node: Option<usize>, value: Tensor<T>) -> Self {
+        Var { tape, node, value }
+    }
+
+    /// The computed value.
+    pub fn value(&self) -> &Tensor<T> {
+        &self.value
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> &Shape {
+        self.value.shape()
+    }
+
+    /// The value's dims.
+    pub fn dims(&self) -> &[usize] {
+        self.value.dims()
+    }
+
+    /// The tape this value belongs to.
+    pub fn tape(&self) -> &Tape<T> {
+        &self.tape
+    }
+
+    /// Position of this value's record on the tape, if tracked.
+    pub fn node(&self) -> Option<usize> {
+        self.node
+    }
+
+    /// True when gradients can flow through this value.
+    pub fn is_tracked(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// The same value cut off from the tape: no gradient flows through it.
+    pub fn detach(&self) -> Var<T> {
+        Var {
+            tape: self.tape.clone(),
+            node: None,
+            value: self.value.clone(),
+        }
+    }
+
+    /// Asks backward to report this intermediate's gradient in
+    /// [`Gradients::wrt`] (leaves and parameters are always reported).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::ones(&[3]));
+    /// let h = x.exp();
+    /// h.retain_grad();
+    /// let g = h.sum().backward()?;
+    /// assert_eq!(g.wrt(&h).unwrap().data(), &[1.0; 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retain_grad(&self) {
+        if let Some(n) = self.node {
+            self.tape.set_retain(n);
+        }
+    }
+
+    /// Backpropagates from this one-element value (a loss), seeding its gradient with 1.
+    ///
+    /// # Errors
+    /// The value has more than one element or is not tracked, or a backward rule fails
+    /// (reported with the line that recorded the op).
+    #[track_caller]
+    pub fn backward(&self) -> Result<Gradients<T>> {
+        let site = Site::caller();
+        if self.value.numel() != 1 {
+            return Err(Error::BackwardCall {
+                site,
+                reason: format!(
+                    "the loss must have one element, got shape {} (use backward_with)",
+                    self.shape()
+                ),
+            });
+        }
+        self.run_backward(site, Tensor::full(self.dims(), T::ONE))
+    }
+
+    /// Backpropagates from this value with a given output gradient (a vector-Jacobian
+    /// product).
+    ///
+    /// # Errors
+    /// `grad`'s shape differs from the value's, the value is not tracked, or a rule fails.
+    #[track_caller]
+    pub fn backward_with(&self, grad: &Tensor<T>) -> Result<Gradients<T>> {
+        let site = Site::caller();
+        if grad.shape() != self.shape() {
+            return Err(Error::BackwardCall {
+                site,
+                reason: format!(
+                    "gradient shape {} differs from the value's {}",
+                    grad.shape(),
+                    self.shape()
+                ),
+            });
+        }
+        self.run_backward(site, grad.clone())
+    }
+
+    fn run_backward(&self, site: Site, seed: Tensor<T>) -> Result<Gradients<T>> {
+        let Some(root) = self.node else {
+            return Err(Error::BackwardCall {
+                site,
+                reason: "the value does not depend on any parameter or leaf (it was computed from constants, detached, or under no_grad)"
+                    .into(),
+            });
+        };
+        backward::run(&self.tape.inner, root, seed)
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Var(node {:?}, {:?})", self.node, self.value)
+    }
+}
+
+macro_rules! binary_sugar {
+    ($trait:ident, $method:ident) => {
+        impl<T: Element> $trait<&Var<T>> for &Var<T> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<T>) -> Result<Var<T>> {
+                Var::$method(self, rhs)
+            }
+        }
+        impl<T: Element> $trait<Var<T>> for &Var<T> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: Var<T>) -> Result<Var<T>> {
+                Var::$method(self, &rhs)
+            }
+        }
+        impl<T: Element> $trait<&Var<T>> for Var<T> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<T>) -> Result<Var<T>> {
+                Var::$method(&self, rhs)
+            }
+        }
+        impl<T: Element> $trait<Var<T>> for Var<T> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: Var<T>) -> Result<Var<T>> {
+                Var::$method(&self, &rhs)
+            }
+        }
+        impl<T: Element> $trait<&Var<T>> for Result<Var<T>> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<T>) -> Result<Var<T>> {
+                Var::$method(&self?, rhs)
+            }
+        }
+        impl<T: Element> $trait<Result<Var<T>>> for &Var<T> {
+            type Output = Result<Var<T>>;
+            #[track_caller]
+            fn $method(self, rhs: Result<Var<T>>) -> Result<Var<T>> {
+                Var::$method(self, &rhs?)
+            }
+        }
+    };
+}
+
+binary_sugar!(Add, add);
+binary_sugar!(Sub, sub);
+binary_sugar!(Mul, mul);
+binary_sugar!(Div, div);
+
+impl<T: Element> Neg for &Var<T> {
+    type Output = Var<T>;
+    #[track_caller]
+    fn neg(self) -> Var<T> {
+        Var::neg(self)
+    }
+}

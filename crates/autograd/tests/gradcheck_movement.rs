@@ -1,0 +1,60 @@
+//! gradcheck in f64 for reshape, flatten, permute, transpose, broadcast_to, concat, narrow.
+
+mod common;
+
+use chainrule_autograd::{gradcheck, Var};
+use common::rand_tensor;
+use proptest::prelude::*;
+
+#[test]
+fn movement_ops_match_finite_differences() {
+    let x = rand_tensor(&[2, 3, 4], -1.0, 1.0, 1);
+    let one = |f: fn(&Var<f64>) -> chainrule_autograd::Result<Var<f64>>| {
+        gradcheck(|v| f(&v[0]), &[x.clone()]).unwrap()
+    };
+    one(|v| v.reshape(&[4, -1]));
+    one(|v| v.flatten(1));
+    one(|v| v.flatten(0));
+    one(|v| v.permute(&[2, 0, 1]));
+    one(|v| v.transpose(0, -1));
+    one(|v| v.narrow(2, 1, 2));
+    one(|v| v.narrow(0, 1, 1));
+    gradcheck(
+        |v| v[0].broadcast_to(&[2, 3, 4]),
+        &[rand_tensor(&[3, 1], -1.0, 1.0, 2)],
+    )
+    .unwrap();
+    gradcheck(
+        |v| v[0].broadcast_to(&[2, 4]),
+        &[rand_tensor(&[4], -1.0, 1.0, 3)],
+    )
+    .unwrap();
+}
+
+#[test]
+fn concat_matches_finite_differences() {
+    let (a, b, c) = (
+        rand_tensor(&[2, 3], -1.0, 1.0, 1),
+        rand_tensor(&[2, 1], -1.0, 1.0, 2),
+        rand_tensor(&[2, 2], -1.0, 1.0, 3),
+    );
+    gradcheck(|v| Var::concat(&[&v[0], &v[1], &v[2]], 1), &[a, b, c]).unwrap();
+    let (a, b) = (
+        rand_tensor(&[1, 3], -1.0, 1.0, 4),
+        rand_tensor(&[2, 3], -1.0, 1.0, 5),
+    );
+    gradcheck(|v| Var::concat(&[&v[0], &v[1], &v[0]], 0), &[a, b]).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn permutations_of_random_shapes_match(dims in prop::collection::vec(1usize..4, 1..5), seed in 0u64..1000) {
+        let n = dims.len();
+        let mut perm: Vec<isize> = (0..n as isize).collect();
+        perm.rotate_left(seed as usize % n);
+        let x = rand_tensor(&dims, -1.0, 1.0, seed);
+        gradcheck(|v| v[0].permute(&perm), &[x.clone()]).unwrap();
+        gradcheck(|v| v[0].transpose(0, -1), &[x]).unwrap();
+    }
+}

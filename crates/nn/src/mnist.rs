@@ -1,0 +1,160 @@
+//! The MNIST database (LeCun, Cortes, Burges) in its original IDX format, gzip
+//! compressed, with a seeded shuffling batch iterator.
+//!
+//! ```no_run
+//! let data = chainrule_nn::mnist::Mnist::load("data/mnist")?;
+//! for (images, labels) in data.train.batches(64, Some(0)).take(1) {
+//!     assert_eq!(images.dims(), &[64, 1, 28, 28]);
+//!     assert_eq!(labels.len(), 64);
+//! }
+//! # Ok::<(), chainrule_nn::Error>(())
+//! ```
+
+use std::io::Read;
+use std::path::Path;
+
+use chainrule_autograd::Tensor;
+use flate2::read::GzDecoder;
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+
+use crate::{Error, Result};
+
+/// Pixel mean and standard deviation of the training set (the usual normalization).
+pub const MEAN: f32 = 0.1307;
+/// See [`MEAN`].
+pub const STD: f32 = 0.3081;
+
+/// One split: normalized images `[len, 28·28]` row-major, and labels `0..10`.
+pub struct Split {
+    /// `(pixel/255 − MEAN)/STD`, 784 values per image.
+    pub images: Vec<f32>,
+    /// One label per image.
+    pub labels: Vec<usize>,
+}
+
+/// The training (60,000) and test (10,000) splits.
+pub struct Mnist {
+    /// Training split.
+    pub train: Split,
+    /// Test split.
+    pub test: Split,
+}
+
+impl Mnist {
+    /// Reads the four standard `*-ubyte.gz` files from `dir`.
+    ///
+    /// # Errors
+    /// A file is missing, not gzip, has the wrong magic number, or is truncated.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let split = |images: &str, labels: &str| Split::load(&dir.join(images), &dir.join(labels));
+        Ok(Mnist {
+            train: split("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?,
+            test: split("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?,
+        })
+    }
+}
+
+/// Reads an IDX file: big-endian magic (`0x0000080N`, N dims), N extents, then bytes.
+pub fn read_idx(path: &Path, want_dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bad = |reason: String| Error::Data {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut bytes = Vec::new();
+    GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("cannot decompress: {e}")))?;
+    let word = |i: usize| {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
+    };
+    let magic = word(0).ok_or_else(|| bad("shorter than its header".into()))?;
+    if magic != 0x800 + want_dims {
+        return Err(bad(format!(
+            "magic {magic:#x}, expected {:#x}",
+            0x800 + want_dims
+        )));
+    }
+    let dims: Vec<usize> = (1..=want_dims)
+        .map(word)
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad("truncated header".into()))?;
+    let start = 4 * (want_dims + 1);
+    let need: usize = dims.iter().product();
+    if bytes.len() != start + need {
+        return Err(bad(format!(
+            "{} data bytes, header {dims:?} needs {need}",
+            bytes.len() - start
+        )));
+    }
+    bytes.drain(..start);
+    Ok((dims, bytes))
+}
+
+impl Split {
+    fn load(images: &Path, labels: &Path) -> Result<Self> {
+        let (idims, pixels) = read_idx(images, 3)?;
+        let (ldims, label_bytes) = read_idx(labels, 1)?;
+        if idims[0] != ldims[0] || idims[1..] != [28, 28] {
+            return Err(Error::Data {
+                path: images.display().to_string(),
+                reason: format!(
+                    "images {idims:?} do not match {} labels of 28×28 digits",
+                    ldims[0]
+                ),
+            });
+        }
+        if let Some(l) = label_bytes.iter().find(|&&l| l > 9) {
+            return Err(Error::Data {
+                path: labels.display().to_string(),
+                reason: format!("label {l} outside 0..10"),
+            });
+        }
+        Ok(Split {
+            images: pixels
+                .iter()
+                .map(|&p| (p as f32 / 255.0 - MEAN) / STD)
+                .collect(),
+            labels: label_bytes.into_iter().map(usize::from).collect(),
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Batches of `[b, 1, 28, 28]` images and their labels, in an order shuffled by
+    /// `seed` (or in file order for `None`); the last batch may be smaller.
+    pub fn batches(
+        &self,
+        batch_size: usize,
+        seed: Option<u64>,
+    ) -> impl Iterator<Item = (Tensor<f32>, Vec<usize>)> + '_ {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if let Some(seed) = seed {
+            order.shuffle(&mut StdRng::seed_from_u64(seed));
+        }
+        let batch_size = batch_size.max(1);
+        (0..order.len().div_ceil(batch_size)).map(move |b| {
+            let idx = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
+            let mut images = Vec::with_capacity(idx.len() * 784);
+            idx.iter()
+                .for_each(|&i| images.extend_from_slice(&self.images[i * 784..(i + 1) * 784]));
+            let t =
+                Tensor::from_vec(images, &[idx.len(), 1, 28, 28]).expect("784 values per image");
+            (t, idx.iter().map(|&i| self.labels[i]).collect())
+        })
+    }
+}

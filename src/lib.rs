@@ -1,4 +1,5 @@
-//! chainrule: define-by-run reverse-mode automatic differentiation for Rust.
+#![doc = include_str!("../README.md")]
+
 pub use chainrule_autograd::*;
 pub use chainrule_nn as nn;
 pub use chainrule_tensor as tensor;

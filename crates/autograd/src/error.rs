@@ -77,6 +77,9 @@ pub enum Error {
         /// Why it cannot run.
         reason: String,
     },
+    /// Building or reshaping a tensor outside any op failed (`Tensor::from_vec`, ...).
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
     /// gradcheck found an element whose analytic and numeric gradients disagree.
     #[error("gradcheck: {0}")]
     Gradcheck(Box<crate::GradcheckMismatch>),

@@ -157,7 +157,7 @@ where
             let tolerance = opts.atol + opts.rtol * numeric.abs();
             checked += 1;
             max_abs_error = max_abs_error.max(err);
-            if !(err <= tolerance) {
+            if err.is_nan() || err > tolerance {
                 failed += 1;
                 let excess = if err.is_nan() {
                     f64::INFINITY

@@ -183,7 +183,7 @@ fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> 
         return Err(format!("{} elements, want {}", got.len(), want.len()));
     }
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        if !((g - w).abs() <= atol + rtol * w.abs()) {
+        if (g - w).abs().is_nan() || (g - w).abs() > atol + rtol * w.abs() {
             return Err(format!("element {k}: got {g:e}, want {w:e}"));
         }
     }

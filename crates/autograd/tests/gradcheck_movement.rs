@@ -1,3 +1,4 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 //! gradcheck in f64 for reshape, flatten, permute, transpose, broadcast_to, concat, narrow.
 
 mod common;

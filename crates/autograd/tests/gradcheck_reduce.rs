@@ -1,3 +1,4 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 //! gradcheck in f64 for sum, mean, max and logsumexp over random shapes and dims.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 //! gradcheck in f64 for softmax and log-softmax along every dim.
 
 mod common;

@@ -4,6 +4,9 @@
 
 use chainrule_autograd::{Param, Tape, Tensor};
 
+/// A linear block's weight and bias.
+type Block = (Param<f64>, Param<f64>);
+
 fn rand(dims: &[usize], seed: u64) -> Tensor<f64> {
     let n: usize = dims.iter().product();
     let data = (0..n)
@@ -29,7 +32,7 @@ fn weight_used_three_times_gets_the_sum_of_three_copies_gradients() {
     let shared = h.sum().backward().unwrap();
 
     // Three separate, identically initialised copies in the same chain.
-    let copies: Vec<(Param<f64>, Param<f64>)> = (0..3)
+    let copies: Vec<Block> = (0..3)
         .map(|_| (Param::new(w0.clone()), Param::new(b0.clone())))
         .collect();
     let tape = Tape::new();
@@ -43,7 +46,7 @@ fn weight_used_three_times_gets_the_sum_of_three_copies_gradients() {
     let separate = h.sum().backward().unwrap();
 
     // The backward pass meets the uses last-first, so it adds them in that order.
-    let sum_of = |pick: fn(&(Param<f64>, Param<f64>)) -> &Param<f64>| {
+    let sum_of = |pick: fn(&Block) -> &Param<f64>| {
         let mut acc = separate.get(pick(&copies[2])).unwrap().clone();
         acc.add_assign(separate.get(pick(&copies[1])).unwrap())
             .unwrap();

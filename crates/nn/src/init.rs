@@ -169,7 +169,7 @@ pub fn uniform<T: Element, R: Rng + ?Sized>(
     high: f64,
     rng: &mut R,
 ) -> Result<Tensor<T>> {
-    if !(low <= high) || !low.is_finite() || !high.is_finite() {
+    if low > high || !low.is_finite() || !high.is_finite() {
         return Err(Error::Invalid {
             what: "uniform",
             reason: format!("bounds {low}..{high}"),

@@ -103,7 +103,7 @@ fn run_optim_case(case: &Value) -> Result<(), String> {
         {
             let want = tensor(want);
             for (i, (g, w)) in p.value().data().iter().zip(want.data()).enumerate() {
-                if !((g - w).abs() <= 1e-9 + 1e-7 * w.abs()) {
+                if (g - w).abs().is_nan() || (g - w).abs() > 1e-9 + 1e-7 * w.abs() {
                     return Err(format!(
                         "step {s} param {k} element {i}: got {g:e}, want {w:e}"
                     ));

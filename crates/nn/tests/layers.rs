@@ -1,3 +1,4 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 //! Every layer's output shape, and gradcheck in f64 through the layer with respect to
 //! its input and each of its parameters.
 

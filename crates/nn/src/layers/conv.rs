@@ -59,7 +59,7 @@ impl<T: Element> Conv2d<T> {
         rng: &mut R,
     ) -> crate::Result<Self> {
         let g = params.groups;
-        if g == 0 || in_channels % g != 0 || out_channels % g != 0 {
+        if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
             return Err(Error::Invalid {
                 what: "Conv2d",
                 reason: format!("groups {g} must divide in_channels {in_channels} and out_channels {out_channels}"),

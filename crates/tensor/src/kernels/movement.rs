@@ -35,7 +35,7 @@ impl<T: Element> Tensor<T> {
         }
         let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(shape_err!(
                     "cannot reshape {} ({} elements) to {dims:?}",
                     self.shape(),

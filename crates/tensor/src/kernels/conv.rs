@@ -120,30 +120,57 @@ impl Geometry {
         self.c / self.groups * self.kh * self.kw
     }
 
+    /// The output columns `ox` whose input column `ox·s + kj·d − pad` lies inside the
+    /// image, as a half-open range, and that input column for the first of them.
+    fn valid_cols(&self, kj: usize) -> (usize, usize, usize) {
+        let (s, off) = (self.p.stride[1], kj * self.p.dilation[1]);
+        let pad = self.p.padding[1];
+        // ox·s + off ≥ pad  and  ox·s + off < w + pad
+        let lo = pad.saturating_sub(off).div_ceil(s).min(self.ow);
+        let hi = (self.w + pad)
+            .saturating_sub(off)
+            .div_ceil(s)
+            .clamp(lo, self.ow);
+        (lo, hi, lo * s + off - pad.min(lo * s + off))
+    }
+
+    /// The input row of output row `oy` for kernel row `ki`, if inside the image.
+    fn input_row(&self, oy: usize, ki: usize) -> Option<usize> {
+        (oy * self.p.stride[0] + ki * self.p.dilation[0])
+            .checked_sub(self.p.padding[0])
+            .filter(|&iy| iy < self.h)
+    }
+
     /// Fills `cols [c·kh·kw, oh·ow]` from one image `[c, h, w]`.
     fn im2col<T: Element>(&self, img: &[T], cols: &mut [T]) {
-        let (s, d, pad) = (self.p.stride, self.p.dilation, self.p.padding);
+        let s = self.p.stride[1];
         let mut row = 0;
         for ch in 0..self.c {
             let plane = &img[ch * self.h * self.w..(ch + 1) * self.h * self.w];
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
+                    let (lo, hi, ix0) = self.valid_cols(kj);
                     let dst = &mut cols[row * self.plane()..(row + 1) * self.plane()];
-                    for oy in 0..self.oh {
-                        let out_row = &mut dst[oy * self.ow..(oy + 1) * self.ow];
-                        let iy = (oy * s[0] + ki * d[0]) as isize - pad[0] as isize;
-                        if iy < 0 || iy >= self.h as isize {
+                    if lo == hi {
+                        dst.fill(T::ZERO);
+                        row += 1;
+                        continue;
+                    }
+                    for (oy, out_row) in dst.chunks_exact_mut(self.ow).enumerate() {
+                        let Some(iy) = self.input_row(oy, ki) else {
                             out_row.fill(T::ZERO);
                             continue;
-                        }
-                        let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                        for (ox, v) in out_row.iter_mut().enumerate() {
-                            let ix = (ox * s[1] + kj * d[1]) as isize - pad[1] as isize;
-                            *v = if ix >= 0 && ix < self.w as isize {
-                                src[ix as usize]
-                            } else {
-                                T::ZERO
-                            };
+                        };
+                        let src = &plane[iy * self.w + ix0..];
+                        out_row[..lo].fill(T::ZERO);
+                        out_row[hi..].fill(T::ZERO);
+                        if s == 1 {
+                            out_row[lo..hi].copy_from_slice(&src[..hi - lo]);
+                        } else {
+                            out_row[lo..hi]
+                                .iter_mut()
+                                .zip(src.iter().step_by(s))
+                                .for_each(|(d, &v)| *d = v);
                         }
                     }
                     row += 1;
@@ -154,24 +181,33 @@ impl Geometry {
 
     /// Adds `cols [c·kh·kw, oh·ow]` back into one image gradient `[c, h, w]`.
     fn col2im<T: Element>(&self, cols: &[T], img: &mut [T]) {
-        let (s, d, pad) = (self.p.stride, self.p.dilation, self.p.padding);
+        let s = self.p.stride[1];
         let mut row = 0;
         for ch in 0..self.c {
             let plane = &mut img[ch * self.h * self.w..(ch + 1) * self.h * self.w];
             for ki in 0..self.kh {
                 for kj in 0..self.kw {
+                    let (lo, hi, ix0) = self.valid_cols(kj);
                     let src = &cols[row * self.plane()..(row + 1) * self.plane()];
-                    for oy in 0..self.oh {
-                        let iy = (oy * s[0] + ki * d[0]) as isize - pad[0] as isize;
-                        if iy < 0 || iy >= self.h as isize {
+                    if lo == hi {
+                        row += 1;
+                        continue;
+                    }
+                    for (oy, in_row) in src.chunks_exact(self.ow).enumerate() {
+                        let Some(iy) = self.input_row(oy, ki) else {
                             continue;
-                        }
-                        let dst = &mut plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                        for (ox, &v) in src[oy * self.ow..(oy + 1) * self.ow].iter().enumerate() {
-                            let ix = (ox * s[1] + kj * d[1]) as isize - pad[1] as isize;
-                            if ix >= 0 && ix < self.w as isize {
-                                dst[ix as usize] += v;
-                            }
+                        };
+                        let dst = &mut plane[iy * self.w + ix0..];
+                        if s == 1 {
+                            dst[..hi - lo]
+                                .iter_mut()
+                                .zip(&in_row[lo..hi])
+                                .for_each(|(d, &v)| *d += v);
+                        } else {
+                            dst.iter_mut()
+                                .step_by(s)
+                                .zip(&in_row[lo..hi])
+                                .for_each(|(d, &v)| *d += v);
                         }
                     }
                     row += 1;

@@ -8,7 +8,9 @@ use crate::error::shape_err;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Below this many multiply-adds a product stays on one thread.
-const PARALLEL_MACS: usize = 1 << 20;
+// Waking a second thread costs tens of microseconds on a VM; below ~8M multiply-adds
+// (a few hundred microseconds of work) it does not pay.
+const PARALLEL_MACS: usize = 1 << 23;
 
 /// A read-only strided matrix: element `(i, j)` is `data[offset + i·rs + j·cs]`.
 #[derive(Clone, Copy)]

@@ -114,6 +114,16 @@ fn pooled_len(
     Ok(out)
 }
 
+/// The kernel taps `lo..hi` of window `o` whose input index `o·s + t·d − p` lies in
+/// `0..len`.
+fn taps(o: usize, s: usize, d: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
+    let start = o * s;
+    // t·d ≥ p − start  and  t·d < len + p − start
+    let lo = p.saturating_sub(start).div_ceil(d).min(k);
+    let hi = (len + p).saturating_sub(start).div_ceil(d).clamp(lo, k);
+    (lo, hi)
+}
+
 fn check_4d(x: &Shape) -> TensorResult<[usize; 4]> {
     match x.dims() {
         &[n, c, h, w] => Ok([n, c, h, w]),
@@ -195,6 +205,7 @@ impl<T: Element> Tensor<T> {
         )?;
         let mut out = vec![T::ZERO; n * c * oh * ow];
         let mut arg = vec![0u32; n * c * oh * ow];
+        let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
         per_plane(
             self.data(),
             h * w,
@@ -203,22 +214,16 @@ impl<T: Element> Tensor<T> {
             oh * ow,
             |x, y, a| {
                 for oy in 0..oh {
+                    let (ki0, ki1) = taps(oy, st[0], dl[0], pd[0], k[0], h);
                     for ox in 0..ow {
+                        let (kj0, kj1) = taps(ox, st[1], dl[1], pd[1], k[1], w);
                         let (mut best, mut at) = (T::NEG_INFINITY, u32::MAX);
-                        for ki in 0..p.kernel_size[0] {
-                            let iy = (oy * p.stride[0] + ki * p.dilation[0]) as isize
-                                - p.padding[0] as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            for kj in 0..p.kernel_size[1] {
-                                let ix = (ox * p.stride[1] + kj * p.dilation[1]) as isize
-                                    - p.padding[1] as isize;
-                                if ix < 0 || ix >= w as isize {
-                                    continue;
-                                }
-                                let idx = iy as usize * w + ix as usize;
+                        for ki in ki0..ki1 {
+                            let row = (oy * st[0] + ki * dl[0] - pd[0]) * w;
+                            for kj in kj0..kj1 {
+                                let idx = row + ox * st[1] + kj * dl[1] - pd[1];
                                 let v = x[idx];
+                                // PyTorch keeps the first maximum and lets NaN win
                                 if at == u32::MAX || v > best || v.is_nan() {
                                     best = v;
                                     at = idx as u32;

@@ -81,6 +81,9 @@ pub fn gemm<T: Element>(
         }
         return;
     }
+    if m <= SMALL_M && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
+        return gemm_few_rows(m, k, n, a, b, c, accumulate);
+    }
     let threads = rayon::current_num_threads();
     if threads > 1 && m * k * n >= PARALLEL_MACS && m >= 2 * 8 {
         let rows = m.div_ceil(threads).next_multiple_of(8);
@@ -97,6 +100,46 @@ pub fn gemm<T: Element>(
     } else {
         gemm_serial(m, k, n, a, b, c, accumulate);
     }
+}
+
+/// Up to this many rows of `c`, a direct loop beats packing the operands (the GEMM's
+/// micro-kernel is 16 rows tall, so a 3-row product would waste most of it).
+const SMALL_M: usize = 4;
+
+/// `c = a·b` for few rows of `c`, when `b`'s rows or (with `a`'s rows) columns are
+/// contiguous: row updates `c_i += a_ip·b_p` or dot products `a_i·b_j`.
+fn gemm_few_rows<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], accumulate: bool) {
+    for (i, c_row) in c.chunks_exact_mut(n).take(m).enumerate() {
+        if !accumulate {
+            c_row.fill(T::ZERO);
+        }
+        let a_at = |p: usize| a.data[a.offset + i * a.rs + p * a.cs];
+        if b.cs == 1 {
+            for p in 0..k {
+                let (aip, row) = (a_at(p), &b.data[b.offset + p * b.rs..b.offset + p * b.rs + n]);
+                c_row.iter_mut().zip(row).for_each(|(c, &b)| *c += aip * b);
+            }
+        } else {
+            let a_row = &a.data[a.offset + i * a.rs..a.offset + i * a.rs + k];
+            for (j, c) in c_row.iter_mut().enumerate() {
+                *c += dot(a_row, &b.data[b.offset + j * b.cs..b.offset + j * b.cs + k]);
+            }
+        }
+    }
+}
+
+/// A dot product with eight independent partial sums, so it vectorises; the order is
+/// fixed, so the result does not depend on threads.
+fn dot<T: Element>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: T = xc.remainder().iter().zip(yc.remainder()).map(|(&a, &b)| a * b).sum();
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..8 {
+            acc[l] += xs[l] * ys[l];
+        }
+    }
+    acc.iter().copied().sum::<T>() + tail
 }
 
 fn gemm_serial<T: Element>(

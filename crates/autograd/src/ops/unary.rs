@@ -142,11 +142,9 @@ impl<T: Element> Var<T> {
         let y = self.value().map(|v| f.forward(v));
         let (x, yv) = (self.value().clone(), y.clone());
         let rule = move |g: &Tensor<T>, _: &[bool]| {
-            let mut d = g.clone();
-            for ((d, &x), &y) in d.data_mut().iter_mut().zip(x.data()).zip(yv.data()) {
-                *d *= f.derivative(x, y);
-            }
-            Ok(one(d))
+            let d = g.data().iter().zip(x.data()).zip(yv.data());
+            let d = d.map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
+            Ok(one(Tensor::from_vec(d, g.dims())?))
         };
         self.tape()
             .record(f.name(), site, y, &[self], rule)

@@ -108,7 +108,15 @@ const SMALL_M: usize = 4;
 
 /// `c = a·b` for few rows of `c`, when `b`'s rows or (with `a`'s rows) columns are
 /// contiguous: row updates `c_i += a_ip·b_p` or dot products `a_i·b_j`.
-fn gemm_few_rows<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatRef<T>, c: &mut [T], accumulate: bool) {
+fn gemm_few_rows<T: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    accumulate: bool,
+) {
     for (i, c_row) in c.chunks_exact_mut(n).take(m).enumerate() {
         if !accumulate {
             c_row.fill(T::ZERO);
@@ -116,7 +124,10 @@ fn gemm_few_rows<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatR
         let a_at = |p: usize| a.data[a.offset + i * a.rs + p * a.cs];
         if b.cs == 1 {
             for p in 0..k {
-                let (aip, row) = (a_at(p), &b.data[b.offset + p * b.rs..b.offset + p * b.rs + n]);
+                let (aip, row) = (
+                    a_at(p),
+                    &b.data[b.offset + p * b.rs..b.offset + p * b.rs + n],
+                );
                 c_row.iter_mut().zip(row).for_each(|(c, &b)| *c += aip * b);
             }
         } else {
@@ -133,7 +144,12 @@ fn gemm_few_rows<T: Element>(m: usize, k: usize, n: usize, a: MatRef<T>, b: MatR
 fn dot<T: Element>(x: &[T], y: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let tail: T = xc.remainder().iter().zip(yc.remainder()).map(|(&a, &b)| a * b).sum();
+    let tail: T = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(&a, &b)| a * b)
+        .sum();
     for (xs, ys) in xc.zip(yc) {
         for l in 0..8 {
             acc[l] += xs[l] * ys[l];

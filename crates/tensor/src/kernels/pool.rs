@@ -206,6 +206,12 @@ impl<T: Element> Tensor<T> {
         let mut out = vec![T::ZERO; n * c * oh * ow];
         let mut arg = vec![0u32; n * c * oh * ow];
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
+        let rows: Vec<(usize, usize)> = (0..oh)
+            .map(|o| taps(o, st[0], dl[0], pd[0], k[0], h))
+            .collect();
+        let cols: Vec<(usize, usize)> = (0..ow)
+            .map(|o| taps(o, st[1], dl[1], pd[1], k[1], w))
+            .collect();
         per_plane(
             self.data(),
             h * w,
@@ -213,25 +219,26 @@ impl<T: Element> Tensor<T> {
             &mut arg,
             oh * ow,
             |x, y, a| {
-                for oy in 0..oh {
-                    let (ki0, ki1) = taps(oy, st[0], dl[0], pd[0], k[0], h);
-                    for ox in 0..ow {
-                        let (kj0, kj1) = taps(ox, st[1], dl[1], pd[1], k[1], w);
-                        let (mut best, mut at) = (T::NEG_INFINITY, u32::MAX);
+                for (oy, &(ki0, ki1)) in rows.iter().enumerate() {
+                    for (ox, &(kj0, kj1)) in cols.iter().enumerate() {
+                        // a window is never empty: it starts inside the input or its padding
+                        let col0 = ox * st[1] + kj0 * dl[1] - pd[1];
+                        let first = (oy * st[0] + ki0 * dl[0] - pd[0]) * w + col0;
+                        let (mut best, mut at) = (x[first], first);
                         for ki in ki0..ki1 {
-                            let row = (oy * st[0] + ki * dl[0] - pd[0]) * w;
-                            for kj in kj0..kj1 {
-                                let idx = row + ox * st[1] + kj * dl[1] - pd[1];
+                            let row = (oy * st[0] + ki * dl[0] - pd[0]) * w + col0;
+                            for t in 0..kj1 - kj0 {
+                                let idx = row + t * dl[1];
                                 let v = x[idx];
                                 // PyTorch keeps the first maximum and lets NaN win
-                                if at == u32::MAX || v > best || v.is_nan() {
+                                if v > best || v.is_nan() {
                                     best = v;
-                                    at = idx as u32;
+                                    at = idx;
                                 }
                             }
                         }
                         y[oy * ow + ox] = best;
-                        a[oy * ow + ox] = at;
+                        a[oy * ow + ox] = at as u32;
                     }
                 }
             },

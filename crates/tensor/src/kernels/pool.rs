@@ -114,6 +114,28 @@ fn pooled_len(
     Ok(out)
 }
 
+/// The common 2×2, stride-2 window unrolled: the general loop's per-window bookkeeping
+/// costs more than the four comparisons.
+fn max_pool_2x2<T: Element>(x: &[T], w: usize, oh: usize, ow: usize, y: &mut [T], a: &mut [u32]) {
+    for oy in 0..oh {
+        let top = 2 * oy * w;
+        for ox in 0..ow {
+            let i = top + 2 * ox;
+            let (mut best, mut at) = (x[i], i);
+            for idx in [i + 1, i + w, i + w + 1] {
+                let v = x[idx];
+                // PyTorch keeps the first maximum and lets NaN win
+                if v > best || v.is_nan() {
+                    best = v;
+                    at = idx;
+                }
+            }
+            y[oy * ow + ox] = best;
+            a[oy * ow + ox] = at as u32;
+        }
+    }
+}
+
 /// The kernel taps `lo..hi` of window `o` whose input index `o·s + t·d − p` lies in
 /// `0..len`.
 fn taps(o: usize, s: usize, d: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
@@ -206,6 +228,17 @@ impl<T: Element> Tensor<T> {
         let mut out = vec![T::ZERO; n * c * oh * ow];
         let mut arg = vec![0u32; n * c * oh * ow];
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
+        if p == MaxPool2dParams::new([2, 2]) && !p.ceil_mode {
+            per_plane(
+                self.data(),
+                h * w,
+                &mut out,
+                &mut arg,
+                oh * ow,
+                |x, y, a| max_pool_2x2(x, w, oh, ow, y, a),
+            );
+            return Ok((Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out), arg));
+        }
         let rows: Vec<(usize, usize)> = (0..oh)
             .map(|o| taps(o, st[0], dl[0], pd[0], k[0], h))
             .collect();
@@ -230,11 +263,11 @@ impl<T: Element> Tensor<T> {
                             for t in 0..kj1 - kj0 {
                                 let idx = row + t * dl[1];
                                 let v = x[idx];
-                                // PyTorch keeps the first maximum and lets NaN win
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    at = idx;
-                                }
+                                // PyTorch keeps the first maximum and lets NaN win; a select, not a
+                                // branch: on real data the comparison is a coin toss
+                                let take = (v > best) | v.is_nan();
+                                best = if take { v } else { best };
+                                at = if take { idx } else { at };
                             }
                         }
                         y[oy * ow + ox] = best;

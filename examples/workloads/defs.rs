@@ -1,18 +1,14 @@
-//! The seven benchmark workloads of `WORKLOADS.md` (W1…W7), timed as training steps,
-//! printing one JSON object on stdout.
-//!
-//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5]`
-
-use std::time::Instant;
+//! The seven workloads of `WORKLOADS.md`, shared by `examples/workloads` and the
+//! criterion benches (`benches/workloads.rs`).
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::optim::{Optimizer, Sgd};
 use chainrule::nn::Module;
 use chainrule::{Conv2dParams, Gradients, Param, Reduction, Tape, Tensor, Var};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, Rng};
 
 /// One workload: builds its state once, then runs training steps.
-trait Workload {
+pub trait Workload {
     /// Forward, loss, backward, update; returns the gradients for verification.
     fn step(&mut self) -> chainrule::Result<Gradients>;
     /// Images per step (None where the spec reports none).
@@ -230,7 +226,7 @@ impl Workload for Reuse {
     }
 }
 
-fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
+pub fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
     Ok(match id {
         "W1" => {
             let net = Sequential::new()
@@ -294,61 +290,4 @@ fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
         }
         other => return Err(format!("unknown workload {other} (W1…W7)")),
     })
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut id, mut threads, mut steps, mut warmup) = ("W1".to_string(), 1usize, 50usize, 5usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--workload" => id = value.to_uppercase(),
-            "--threads" => threads = value.parse()?,
-            "--steps" => steps = value.parse()?,
-            "--warmup" => warmup = value.parse()?,
-            other => return Err(format!("unknown flag {other}").into()),
-        }
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()?;
-    let mut rng = StdRng::seed_from_u64(0);
-    let mut w = build(&id, &mut rng)?;
-    for i in 0..warmup {
-        let grads = w.step()?;
-        if i == 0 {
-            let norm: f64 = grads
-                .params()
-                .map(|(_, g)| g.data().iter().map(|&v| (v as f64).powi(2)).sum::<f64>())
-                .sum::<f64>()
-                .sqrt();
-            eprintln!(
-                "{id}: {} parameter gradients, global norm {norm:.6e}",
-                grads.len()
-            );
-        }
-    }
-    let mut times: Vec<f64> = (0..steps.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            w.step().map(|_| t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<Result<_, _>>()?;
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let mut json = format!(
-        "{{\"peer\":\"chainrule\",\"workload\":\"{id}\",\"threads\":{threads},\"warmup_steps\":{warmup},\"timed_steps\":{},\"step\":{{\"median_ms\":{median:.4},\"min_ms\":{:.4},\"max_ms\":{:.4}}},\"images_per_s\":{}",
-        times.len(),
-        times[0],
-        times[times.len() - 1],
-        w.batch().map_or("null".to_string(), |b| format!("{:.1}", b as f64 / (median / 1e3)))
-    );
-    if let Some(f) = w.flops() {
-        json += &format!(",\"gflops\":{:.2}", f / (median / 1e3) / 1e9);
-    }
-    if let Some(ops) = w.ops() {
-        json += &format!(",\"us_per_op\":{:.4}", median * 1e3 / ops as f64);
-    }
-    println!("{json}}}");
-    Ok(())
 }

@@ -1,0 +1,28 @@
+//! Criterion timings of the seven `WORKLOADS.md` training steps (one thread; the
+//! two-thread figures come from `examples/workloads` with `--threads 2`).
+//!
+//! `cargo bench --bench workloads`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::{rngs::StdRng, SeedableRng};
+
+#[path = "../examples/workloads/defs.rs"]
+#[allow(dead_code)]
+mod defs;
+
+fn workloads(c: &mut Criterion) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .ok();
+    let mut group = c.benchmark_group("workloads");
+    group.sample_size(10);
+    for id in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] {
+        let mut w = defs::build(id, &mut StdRng::seed_from_u64(0)).expect("known workload");
+        group.bench_function(id, |b| b.iter(|| w.step().expect("step runs")));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, workloads);
+criterion_main!(benches);

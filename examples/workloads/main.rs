@@ -1,0 +1,67 @@
+//! The seven benchmark workloads of `WORKLOADS.md` (W1…W7), timed as training steps,
+//! printing one JSON object on stdout.
+//!
+//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5]`
+
+use std::time::Instant;
+
+use rand::{rngs::StdRng, SeedableRng};
+
+mod defs;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut id, mut threads, mut steps, mut warmup) = ("W1".to_string(), 1usize, 50usize, 5usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--workload" => id = value.to_uppercase(),
+            "--threads" => threads = value.parse()?,
+            "--steps" => steps = value.parse()?,
+            "--warmup" => warmup = value.parse()?,
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()?;
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut w = defs::build(&id, &mut rng)?;
+    for i in 0..warmup {
+        let grads = w.step()?;
+        if i == 0 {
+            let norm: f64 = grads
+                .params()
+                .map(|(_, g)| g.data().iter().map(|&v| (v as f64).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                .sqrt();
+            eprintln!(
+                "{id}: {} parameter gradients, global norm {norm:.6e}",
+                grads.len()
+            );
+        }
+    }
+    let mut times: Vec<f64> = (0..steps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            w.step().map(|_| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()?;
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let mut json = format!(
+        "{{\"peer\":\"chainrule\",\"workload\":\"{id}\",\"threads\":{threads},\"warmup_steps\":{warmup},\"timed_steps\":{},\"step\":{{\"median_ms\":{median:.4},\"min_ms\":{:.4},\"max_ms\":{:.4}}},\"images_per_s\":{}",
+        times.len(),
+        times[0],
+        times[times.len() - 1],
+        w.batch().map_or("null".to_string(), |b| format!("{:.1}", b as f64 / (median / 1e3)))
+    );
+    if let Some(f) = w.flops() {
+        json += &format!(",\"gflops\":{:.2}", f / (median / 1e3) / 1e9);
+    }
+    if let Some(ops) = w.ops() {
+        json += &format!(",\"us_per_op\":{:.4}", median * 1e3 / ops as f64);
+    }
+    println!("{json}}}");
+    Ok(())
+}

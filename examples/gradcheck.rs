@@ -20,13 +20,25 @@ fn softplus(x: &Var<f64>, wrong: bool) -> Result<Var<f64>> {
     let y = xv.map(|v| v.exp().ln_1p());
     let rule = move |g: &Tensor<f64>, _: &[bool]| {
         let sign = if wrong { 1.0 } else { -1.0 };
-        Ok(InputGrads::from_iter([Some(g.zip_map(&xv, |g, x| g / (1.0 + (sign * x).exp()))?)]))
+        Ok(InputGrads::from_iter([Some(
+            g.zip_map(&xv, |g, x| g / (1.0 + (sign * x).exp()))?,
+        )]))
     };
-    x.tape().record(if wrong { "softplus_wrong" } else { "softplus" }, Site::caller(), y, &[x], rule)
+    x.tape().record(
+        if wrong { "softplus_wrong" } else { "softplus" },
+        Site::caller(),
+        y,
+        &[x],
+        rule,
+    )
 }
 
 /// The three checks: (composite, correct custom op, wrong custom op).
-pub fn run() -> (Result<chainrule::GradcheckReport>, Result<chainrule::GradcheckReport>, Result<chainrule::GradcheckReport>) {
+pub fn run() -> (
+    Result<chainrule::GradcheckReport>,
+    Result<chainrule::GradcheckReport>,
+    Result<chainrule::GradcheckReport>,
+) {
     let x = Tensor::from_vec(vec![0.3, -1.2, 0.8, 0.5, 1.1, -0.4], &[2, 3]).expect("6 values");
     let w = Tensor::from_vec(vec![0.2, -0.5, 0.7, 0.1, -0.3, 0.9], &[3, 2]).expect("6 values");
     let composite_check = gradcheck(composite, &[x.clone(), w]);
@@ -39,7 +51,10 @@ pub fn run() -> (Result<chainrule::GradcheckReport>, Result<chainrule::Gradcheck
 fn main() {
     let (composite_check, good, bad) = run();
     let show = |name: &str, r: &Result<chainrule::GradcheckReport>| match r {
-        Ok(rep) => println!("{name:<28} passed: {} elements, largest |analytic − numeric| {:.2e}", rep.checked, rep.max_abs_error),
+        Ok(rep) => println!(
+            "{name:<28} passed: {} elements, largest |analytic − numeric| {:.2e}",
+            rep.checked, rep.max_abs_error
+        ),
         Err(e) => println!("{name:<28} FAILED: {e}"),
     };
     show("composite swish/logsumexp", &composite_check);

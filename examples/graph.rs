@@ -12,7 +12,11 @@ use rand::{rngs::StdRng, SeedableRng};
 /// Records the model and returns the tape.
 pub fn record() -> chainrule::Result<Tape> {
     let mut rng = StdRng::seed_from_u64(0);
-    let (inp, shared, out) = (Linear::new(4, 8, &mut rng), Linear::new(8, 8, &mut rng), Linear::new(8, 3, &mut rng));
+    let (inp, shared, out) = (
+        Linear::new(4, 8, &mut rng),
+        Linear::new(8, 8, &mut rng),
+        Linear::new(8, 3, &mut rng),
+    );
     let tape = Tape::new();
     let x = tape.constant(Tensor::ones(&[2, 4]));
     let h = inp.forward(&x)?.relu();

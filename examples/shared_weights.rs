@@ -21,34 +21,75 @@ pub struct Report {
 }
 
 fn block(rng: &mut StdRng) -> Conv2d<f64> {
-    Conv2d::with_options(4, 4, [3, 3], Conv2dParams { padding: [1, 1], ..Default::default() }, true, rng).expect("valid groups")
+    Conv2d::with_options(
+        4,
+        4,
+        [3, 3],
+        Conv2dParams {
+            padding: [1, 1],
+            ..Default::default()
+        },
+        true,
+        rng,
+    )
+    .expect("valid groups")
 }
 
 /// x → block → tanh → block → tanh → block → loss, with the blocks given.
-fn backward(blocks: [&Conv2d<f64>; 3], x: &Tensor<f64>, target: &Tensor<f64>) -> chainrule::Result<Gradients<f64>> {
+fn backward(
+    blocks: [&Conv2d<f64>; 3],
+    x: &Tensor<f64>,
+    target: &Tensor<f64>,
+) -> chainrule::Result<Gradients<f64>> {
     let tape = Tape::new();
     let mut h = tape.constant(x.clone());
     for b in blocks {
         h = b.forward(&h)?.tanh();
     }
-    h.mse_loss(&tape.constant(target.clone()), Reduction::Sum)?.backward()
+    h.mse_loss(&tape.constant(target.clone()), Reduction::Sum)?
+        .backward()
 }
 
 /// Runs the shared model and three separate copies.
 pub fn run() -> chainrule::Result<Report> {
     let mut rng = StdRng::seed_from_u64(3);
     let shared = block(&mut rng);
-    let copy = || Conv2d::from_tensors(shared.weight.value(), shared.bias.as_ref().map(|b| b.value()), shared.params);
+    let copy = || {
+        Conv2d::from_tensors(
+            shared.weight.value(),
+            shared.bias.as_ref().map(|b| b.value()),
+            shared.params,
+        )
+    };
     let copies = [copy(), copy(), copy()];
-    let mut rand = |dims: &[usize]| Tensor::from_vec((0..dims.iter().product()).map(|_| rng.gen_range(-1.0..1.0)).collect(), dims);
+    let mut rand = |dims: &[usize]| {
+        Tensor::from_vec(
+            (0..dims.iter().product())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect(),
+            dims,
+        )
+    };
     let (x, target) = (rand(&[2, 4, 6, 6])?, rand(&[2, 4, 6, 6])?);
     let g_shared = backward([&shared; 3], &x, &target)?;
     let g_copies = backward([&copies[0], &copies[1], &copies[2]], &x, &target)?;
-    let contributions = [0, 1, 2].map(|i| g_copies.get(&copies[i].weight).expect("each copy is used").clone());
+    let contributions = [0, 1, 2].map(|i| {
+        g_copies
+            .get(&copies[i].weight)
+            .expect("each copy is used")
+            .clone()
+    });
     let mut sum = contributions[2].clone();
     sum.add_assign(&contributions[1])?;
     sum.add_assign(&contributions[0])?;
-    Ok(Report { contributions, sum, shared: g_shared.get(&shared.weight).expect("the block is used").clone() })
+    Ok(Report {
+        contributions,
+        sum,
+        shared: g_shared
+            .get(&shared.weight)
+            .expect("the block is used")
+            .clone(),
+    })
 }
 
 fn head(t: &Tensor<f64>) -> String {
@@ -66,8 +107,21 @@ fn main() -> chainrule::Result<()> {
     }
     println!("sum of the uses    {}", head(&r.sum));
     println!("backward delivers  {}", head(&r.shared));
-    let max_diff = r.sum.data().iter().zip(r.shared.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    println!("\nlargest difference: {max_diff:e} ({})", if r.sum == r.shared { "bit-identical" } else { "differs" });
+    let max_diff = r
+        .sum
+        .data()
+        .iter()
+        .zip(r.shared.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "\nlargest difference: {max_diff:e} ({})",
+        if r.sum == r.shared {
+            "bit-identical"
+        } else {
+            "differs"
+        }
+    );
     println!("No special processing: backward sums the contributions of every use.");
     Ok(())
 }

@@ -19,29 +19,71 @@ pub struct Series {
 }
 
 /// A line chart of several series; `log_y` plots y on a log scale.
-pub fn line_chart(path: &str, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Result<(), Box<dyn std::error::Error>> {
+pub fn line_chart(
+    path: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     init_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite() && (!log_y || *v > 0.0)).collect();
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite() && (!log_y || *v > 0.0))
+        .collect();
     let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-    let (y0, y1) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y), b.max(y)));
+    let (y0, y1) = ys
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &y| (a.min(y), b.max(y)));
     let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
     let mut builder = ChartBuilder::on(&root);
-    let chart = builder.caption(title, ("sans-serif", 24)).margin(15).x_label_area_size(45).y_label_area_size(70);
+    let chart = builder
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70);
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart.configure_mesh().x_desc(x_label).y_desc(y_label).label_style(("sans-serif", 15)).draw()?;
+            let fmt = |v: &f64| {
+                if log_y {
+                    format!("{v:.0e}")
+                } else {
+                    format!("{v:.2}")
+                }
+            };
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .y_label_formatter(&fmt)
+                .label_style(("sans-serif", 15))
+                .draw()?;
             for (i, s) in series.iter().enumerate() {
                 let c = colors[i % colors.len()];
-                let pts = s.points.iter().copied().filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0));
-                chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?.label(s.name.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
+                let pts = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0));
+                chart
+                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                    });
             }
-            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 15)).draw()?;
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 15))
+                .draw()?;
         }};
     }
     if log_y {

@@ -6,7 +6,9 @@
 //!
 //! `cargo run --release --example fc_head [-- --quick]`
 
-use chainrule::nn::layers::{Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential};
+use chainrule::nn::layers::{
+    Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential,
+};
 use chainrule::nn::mnist::{Mnist, Split};
 use chainrule::nn::optim::{Adam, Optimizer};
 use chainrule::nn::Module;
@@ -50,12 +52,28 @@ fn accuracy(net: &Sequential, data: &Split) -> chainrule::Result<f64> {
 pub fn run(data: &Mnist, steps: usize) -> Result<Vec<HeadResult>, Box<dyn std::error::Error>> {
     type Head = fn(&mut StdRng) -> Sequential;
     let heads: [(&'static str, usize, Head); 4] = [
-        ("(a) flatten + FC", 16, |rng| Sequential::new().push(Flatten::default()).push(Linear::new(400, 10, rng))),
-        ("(b) flatten + FC + FC", 16, |rng| {
-            Sequential::new().push(Flatten::default()).push(Linear::new(400, 64, rng)).push(ReLU).push(Linear::new(64, 10, rng))
+        ("(a) flatten + FC", 16, |rng| {
+            Sequential::new()
+                .push(Flatten::default())
+                .push(Linear::new(400, 10, rng))
         }),
-        ("(c) global avg pool + FC", 16, |rng| Sequential::new().push(GlobalAvgPool2d).push(Linear::new(16, 10, rng))),
-        ("(d) 64-ch trunk, GAP + FC", 64, |rng| Sequential::new().push(GlobalAvgPool2d).push(Linear::new(64, 10, rng))),
+        ("(b) flatten + FC + FC", 16, |rng| {
+            Sequential::new()
+                .push(Flatten::default())
+                .push(Linear::new(400, 64, rng))
+                .push(ReLU)
+                .push(Linear::new(64, 10, rng))
+        }),
+        ("(c) global avg pool + FC", 16, |rng| {
+            Sequential::new()
+                .push(GlobalAvgPool2d)
+                .push(Linear::new(16, 10, rng))
+        }),
+        ("(d) 64-ch trunk, GAP + FC", 64, |rng| {
+            Sequential::new()
+                .push(GlobalAvgPool2d)
+                .push(Linear::new(64, 10, rng))
+        }),
     ];
     let mut out = Vec::new();
     for (name, width, make_head) in heads {
@@ -67,10 +85,16 @@ pub fn run(data: &Mnist, steps: usize) -> Result<Vec<HeadResult>, Box<dyn std::e
         let mut opt = Adam::new(net.parameters(), 1e-3);
         for (x, labels) in data.train.batches(64, Some(5)).take(steps) {
             let tape = Tape::new();
-            let loss = net.forward(&tape.constant(x))?.cross_entropy(&labels, Reduction::Mean)?;
+            let loss = net
+                .forward(&tape.constant(x))?
+                .cross_entropy(&labels, Reduction::Mean)?;
             opt.step(&loss.backward()?)?;
         }
-        out.push(HeadResult { name, params: (net.num_parameters(), head_params), accuracy: accuracy(&net, &data.test)? });
+        out.push(HeadResult {
+            name,
+            params: (net.num_parameters(), head_params),
+            accuracy: accuracy(&net, &data.test)?,
+        });
     }
     Ok(out)
 }
@@ -82,9 +106,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = Mnist::load("data/mnist")?;
     println!("trunk: conv 1→8 3×3, ReLU, max-pool 2, conv 8→16 3×3 (64 for d), ReLU, max-pool 2 → [16, 5, 5]");
     println!("training {steps} Adam steps (batch 64) per model\n");
-    println!("{:<26} {:>10} {:>12} {:>14}", "head", "params", "head params", "test accuracy");
+    println!(
+        "{:<26} {:>10} {:>12} {:>14}",
+        "head", "params", "head params", "test accuracy"
+    );
     for r in run(&data, steps)? {
-        println!("{:<26} {:>10} {:>12} {:>13.2}%", r.name, r.params.0, r.params.1, 100.0 * r.accuracy);
+        println!(
+            "{:<26} {:>10} {:>12} {:>13.2}%",
+            r.name,
+            r.params.0,
+            r.params.1,
+            100.0 * r.accuracy
+        );
     }
     Ok(())
 }

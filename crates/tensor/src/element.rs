@@ -68,6 +68,12 @@ pub trait Element:
     /// Reads little-endian bytes; `None` when the length is not a multiple of the size.
     fn from_le_bytes_slice(bytes: &[u8]) -> Option<Vec<Self>>;
 
+    /// Runs `f` on a per-thread scratch buffer of `len` elements with arbitrary contents,
+    /// reused across calls so hot loops (im2col) do not allocate and free megabytes each
+    /// time; freeing them costs TLB-flush interrupts on every core. A nested call on the
+    /// same thread gets a fresh buffer.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+
     /// `c = alpha·a·b + beta·c` on strided matrices.
     ///
     /// # Safety
@@ -170,6 +176,20 @@ macro_rules! impl_element {
                         .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk has SIZE bytes")))
                         .collect(),
                 )
+            }
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < len {
+                            buf.resize(len, 0.0);
+                        }
+                        f(&mut buf[..len])
+                    }
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
             }
             unsafe fn gemm_raw(
                 m: usize,

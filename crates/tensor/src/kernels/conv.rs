@@ -259,21 +259,24 @@ impl<T: Element> Tensor<T> {
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
         let mut out = vec![T::ZERO; g.n * g.o * plane];
-        let image = |cols: &mut Vec<T>, (x, y): (&[T], &mut [T])| {
-            g.im2col(x, cols);
-            for grp in 0..g.groups {
-                let wm = MatRef::new(weight.data(), grp * og * rows, rows, false);
-                let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, false);
-                gemm(
-                    og,
-                    rows,
-                    plane,
-                    wm,
-                    cm,
-                    &mut y[grp * og * plane..(grp + 1) * og * plane],
-                    false,
-                );
-            }
+        let cols_len = g.c * g.kh * g.kw * plane;
+        let image = |(x, y): (&[T], &mut [T])| {
+            T::with_scratch(cols_len, |cols| {
+                g.im2col(x, cols);
+                for grp in 0..g.groups {
+                    let wm = MatRef::new(weight.data(), grp * og * rows, rows, false);
+                    let cm = MatRef::new(&*cols, grp * rows * plane, plane, false);
+                    gemm(
+                        og,
+                        rows,
+                        plane,
+                        wm,
+                        cm,
+                        &mut y[grp * og * plane..(grp + 1) * og * plane],
+                        false,
+                    );
+                }
+            });
             if let Some(b) = bias {
                 for (o, ys) in y.chunks_mut(plane).enumerate() {
                     ys.iter_mut().for_each(|v| *v += b.data()[o]);
@@ -281,18 +284,17 @@ impl<T: Element> Tensor<T> {
             }
         };
         let x_img = g.c * g.h * g.w;
-        let new_cols = || vec![T::ZERO; g.c * g.kh * g.kw * plane];
+        let (xs, ys) = (x_img.max(1), (g.o * plane).max(1));
         if g.n > 1 && rayon::current_num_threads() > 1 {
             self.data()
-                .par_chunks(x_img.max(1))
-                .zip(out.par_chunks_mut((g.o * plane).max(1)))
-                .for_each_init(new_cols, image);
+                .par_chunks(xs)
+                .zip(out.par_chunks_mut(ys))
+                .for_each(image);
         } else {
-            let mut cols = new_cols();
             self.data()
-                .chunks(x_img.max(1))
-                .zip(out.chunks_mut((g.o * plane).max(1)))
-                .for_each(|p| image(&mut cols, p));
+                .chunks(xs)
+                .zip(out.chunks_mut(ys))
+                .for_each(image);
         }
         Ok(Tensor::from_parts(Shape::new(&[g.n, g.o, g.oh, g.ow]), out))
     }
@@ -329,44 +331,45 @@ impl<T: Element> Tensor<T> {
         // One chunk of images: its weight-gradient partial sum, and its slice of dx.
         let chunk = |ci: usize, dx_chunk: &mut [T]| -> Vec<T> {
             let mut dw = vec![T::ZERO; if needs[1] { wlen } else { 0 }];
-            let mut cols = vec![T::ZERO; g.c * g.kh * g.kw * plane];
-            let first = ci * per_chunk;
-            for img in first..(first + per_chunk).min(g.n) {
-                let gy = &grad.data()[img * y_img..(img + 1) * y_img];
-                if needs[1] {
-                    g.im2col(&self.data()[img * x_img..(img + 1) * x_img], &mut cols);
-                    for grp in 0..g.groups {
-                        let gm = MatRef::new(gy, grp * og * plane, plane, false);
-                        let cm = MatRef::new(cols.as_slice(), grp * rows * plane, plane, true);
-                        gemm(
-                            og,
-                            plane,
-                            rows,
-                            gm,
-                            cm,
-                            &mut dw[grp * og * rows..(grp + 1) * og * rows],
-                            true,
-                        );
+            T::with_scratch(g.c * g.kh * g.kw * plane, |cols| {
+                let first = ci * per_chunk;
+                for img in first..(first + per_chunk).min(g.n) {
+                    let gy = &grad.data()[img * y_img..(img + 1) * y_img];
+                    if needs[1] {
+                        g.im2col(&self.data()[img * x_img..(img + 1) * x_img], cols);
+                        for grp in 0..g.groups {
+                            let gm = MatRef::new(gy, grp * og * plane, plane, false);
+                            let cm = MatRef::new(&*cols, grp * rows * plane, plane, true);
+                            gemm(
+                                og,
+                                plane,
+                                rows,
+                                gm,
+                                cm,
+                                &mut dw[grp * og * rows..(grp + 1) * og * rows],
+                                true,
+                            );
+                        }
+                    }
+                    if needs[0] {
+                        for grp in 0..g.groups {
+                            let wm = MatRef::new(weight.data(), grp * og * rows, rows, true);
+                            let gm = MatRef::new(gy, grp * og * plane, plane, false);
+                            gemm(
+                                rows,
+                                og,
+                                plane,
+                                wm,
+                                gm,
+                                &mut cols[grp * rows * plane..(grp + 1) * rows * plane],
+                                false,
+                            );
+                        }
+                        let local = img - first;
+                        g.col2im(cols, &mut dx_chunk[local * x_img..(local + 1) * x_img]);
                     }
                 }
-                if needs[0] {
-                    for grp in 0..g.groups {
-                        let wm = MatRef::new(weight.data(), grp * og * rows, rows, true);
-                        let gm = MatRef::new(gy, grp * og * plane, plane, false);
-                        gemm(
-                            rows,
-                            og,
-                            plane,
-                            wm,
-                            gm,
-                            &mut cols[grp * rows * plane..(grp + 1) * rows * plane],
-                            false,
-                        );
-                    }
-                    let local = img - first;
-                    g.col2im(&cols, &mut dx_chunk[local * x_img..(local + 1) * x_img]);
-                }
-            }
+            });
             dw
         };
         let chunks = g.n.div_ceil(per_chunk);

@@ -164,6 +164,15 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+/// A vector of zeros written element by element. `vec![0.0; n]` maps the kernel's
+/// shared zero page instead, and the first `+=` into each page then faults twice and
+/// interrupts every other core to flush its TLB; writing the zeros up front avoids that.
+pub(crate) fn zeroed<T: Element>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, T::ZERO);
+    v
+}
+
 impl<T: Element> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;

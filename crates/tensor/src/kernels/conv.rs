@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::matmul::{gemm, MatRef};
 use crate::error::{attr_err, shape_err};
+use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Attributes of a 2-D convolution, PyTorch's names and meanings; pairs are `(h, w)`.
@@ -258,7 +259,7 @@ impl<T: Element> Tensor<T> {
             }
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
-        let mut out = vec![T::ZERO; g.n * g.o * plane];
+        let mut out = zeroed(g.n * g.o * plane);
         let cols_len = g.c * g.kh * g.kw * plane;
         let image = |(x, y): (&[T], &mut [T])| {
             T::with_scratch(cols_len, |cols| {
@@ -327,10 +328,10 @@ impl<T: Element> Tensor<T> {
         let (x_img, y_img) = (g.c * g.h * g.w, g.o * plane);
         let per_chunk = chunk_images(g.n);
         let wlen = weight.numel();
-        let mut dx = vec![T::ZERO; if needs[0] { self.numel() } else { 0 }];
+        let mut dx = zeroed(if needs[0] { self.numel() } else { 0 });
         // One chunk of images: its weight-gradient partial sum, and its slice of dx.
         let chunk = |ci: usize, dx_chunk: &mut [T]| -> Vec<T> {
-            let mut dw = vec![T::ZERO; if needs[1] { wlen } else { 0 }];
+            let mut dw = zeroed(if needs[1] { wlen } else { 0 });
             T::with_scratch(g.c * g.kh * g.kw * plane, |cols| {
                 let first = ci * per_chunk;
                 for img in first..(first + per_chunk).min(g.n) {
@@ -389,14 +390,14 @@ impl<T: Element> Tensor<T> {
                 .collect()
         };
         let dw = needs[1].then(|| {
-            let mut dw = vec![T::ZERO; wlen];
+            let mut dw = zeroed(wlen);
             for part in &partials {
                 dw.iter_mut().zip(part).for_each(|(a, &b)| *a += b);
             }
             Tensor::from_parts(weight.shape().clone(), dw)
         });
         let db = needs[2].then(|| {
-            let mut db = vec![T::ZERO; g.o];
+            let mut db = zeroed(g.o);
             for img in grad.data().chunks(y_img.max(1)) {
                 for (o, ys) in img.chunks(plane.max(1)).enumerate() {
                     db[o] += ys.iter().copied().sum::<T>();

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
+use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -15,7 +16,7 @@ impl<T: Element> Tensor<T> {
     /// ```
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let src = self.data();
-        let mut out = vec![T::ZERO; src.len()];
+        let mut out = zeroed(src.len());
         if src.len() >= PARALLEL_THRESHOLD {
             out.par_chunks_mut(PARALLEL_THRESHOLD / 4)
                 .zip(src.par_chunks(PARALLEL_THRESHOLD / 4))
@@ -43,7 +44,7 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let (a, b) = (self.data(), other.data());
-        let mut out = vec![T::ZERO; a.len()];
+        let mut out = zeroed(a.len());
         if a.len() >= PARALLEL_THRESHOLD {
             let c = PARALLEL_THRESHOLD / 4;
             out.par_chunks_mut(c)
@@ -88,7 +89,7 @@ impl<T: Element> Tensor<T> {
             broadcast_strides(other.shape(), nd),
         );
         let (a, b) = (self.data(), other.data());
-        let mut out = vec![T::ZERO; shape.numel()];
+        let mut out = zeroed(shape.numel());
         for_each_offset(shape.dims(), [&sa, &sb], |i, [oa, ob]| {
             out[i] = f(a[oa], b[ob])
         });
@@ -140,7 +141,7 @@ impl<T: Element> Tensor<T> {
         }
         let nd = self.ndim();
         let so = broadcast_strides(target, nd);
-        let mut out = vec![T::ZERO; target.numel()];
+        let mut out = zeroed(target.numel());
         let src = self.data();
         for_each_offset(self.dims(), [&so], |i, [o]| out[o] += src[i]);
         Ok(Tensor::from_parts(target.clone(), out))

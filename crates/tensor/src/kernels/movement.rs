@@ -2,6 +2,7 @@
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::{attr_err, shape_err};
+use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -79,7 +80,7 @@ impl<T: Element> Tensor<T> {
         let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
         let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
         let src = self.data();
-        let mut out = vec![T::ZERO; self.numel()];
+        let mut out = zeroed(self.numel());
         for_each_offset(&out_dims, [&src_strides], |i, [o]| out[i] = src[o]);
         Ok(Tensor::from_parts(Shape::new(&out_dims), out))
     }
@@ -118,7 +119,7 @@ impl<T: Element> Tensor<T> {
         }
         let ss = broadcast_strides(self.shape(), target.ndim());
         let src = self.data();
-        let mut out = vec![T::ZERO; target.numel()];
+        let mut out = zeroed(target.numel());
         for_each_offset(dims, [&ss], |i, [o]| out[i] = src[o]);
         Ok(Tensor::from_parts(target, out))
     }
@@ -215,7 +216,7 @@ impl<T: Element> Tensor<T> {
         let extent = full.dims()[dim];
         let outer: usize = full.dims()[..dim].iter().product();
         let inner: usize = full.dims()[dim + 1..].iter().product();
-        let mut out = vec![T::ZERO; full.numel()];
+        let mut out = zeroed(full.numel());
         for o in 0..outer {
             let dst = (o * extent + start) * inner;
             let src = o * length * inner;

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use super::PARALLEL_THRESHOLD;
 use crate::error::{attr_err, shape_err};
+use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Attributes of `max_pool2d`; PyTorch's defaults are stride = kernel, no padding.
@@ -225,7 +226,7 @@ impl<T: Element> Tensor<T> {
             p.dilation[1],
             p.ceil_mode,
         )?;
-        let mut out = vec![T::ZERO; n * c * oh * ow];
+        let mut out = zeroed(n * c * oh * ow);
         let mut arg = vec![0u32; n * c * oh * ow];
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
         if p == MaxPool2dParams::new([2, 2]) && !p.ceil_mode {
@@ -294,7 +295,7 @@ impl<T: Element> Tensor<T> {
                 input
             ));
         }
-        let mut dx = vec![T::ZERO; n * c * h * w];
+        let mut dx = zeroed(n * c * h * w);
         for ((dxp, gp), ap) in dx
             .chunks_mut((h * w).max(1))
             .zip(self.data().chunks(out_plane.max(1)))
@@ -324,7 +325,7 @@ impl<T: Element> Tensor<T> {
     pub fn avg_pool2d(&self, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
         let [n, c, h, w] = check_4d(self.shape())?;
         let windows = AvgWindows::new(h, w, p)?;
-        let mut out = vec![T::ZERO; n * c * windows.oh * windows.ow];
+        let mut out = zeroed(n * c * windows.oh * windows.ow);
         per_plane::<T, ()>(
             self.data(),
             h * w,
@@ -365,7 +366,7 @@ impl<T: Element> Tensor<T> {
                 input
             ));
         }
-        let mut dx = vec![T::ZERO; n * c * h * w];
+        let mut dx = zeroed(n * c * h * w);
         for (dxp, gp) in dx
             .chunks_mut((h * w).max(1))
             .zip(self.data().chunks((windows.oh * windows.ow).max(1)))
@@ -403,7 +404,7 @@ impl<T: Element> Tensor<T> {
                 format!("{output_size:?} and the input plane {h}×{w} must be non-empty"),
             ));
         }
-        let mut out = vec![T::ZERO; n * c * oh * ow];
+        let mut out = zeroed(n * c * oh * ow);
         per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], oh * ow, |x, y, _| {
             adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
                 let mut s = T::ZERO;
@@ -430,7 +431,7 @@ impl<T: Element> Tensor<T> {
                 input
             ));
         }
-        let mut dx = vec![T::ZERO; n * c * h * w];
+        let mut dx = zeroed(n * c * h * w);
         for (dxp, gp) in dx
             .chunks_mut((h * w).max(1))
             .zip(self.data().chunks(oh * ow))

@@ -1,6 +1,7 @@
 //! Reductions: sum and mean over any dims, max and logsumexp along one dim.
 
 use super::{broadcast_strides, for_each_offset};
+use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorError, TensorResult};
 
 /// A tensor seen as `[outer, len, inner]` around one dim, the layout every
@@ -75,7 +76,7 @@ impl<T: Element> Tensor<T> {
     pub fn sum_dims(&self, dims: &[usize], keepdim: bool) -> Tensor<T> {
         let kept = reduced_shape(self.shape(), dims, true);
         let so = broadcast_strides(&kept, self.ndim());
-        let mut out = vec![T::ZERO; kept.numel()];
+        let mut out = zeroed(kept.numel());
         let src = self.data();
         for_each_offset(self.dims(), [&so], |i, [o]| out[o] += src[i]);
         Tensor::from_parts(reduced_shape(self.shape(), dims, keepdim), out)
@@ -115,7 +116,7 @@ impl<T: Element> Tensor<T> {
         let s = DimSplit::new(self.shape(), dim);
         self.reduced_count(&[dim])?;
         let x = self.data();
-        let mut vals = vec![T::ZERO; s.outer * s.inner];
+        let mut vals = zeroed(s.outer * s.inner);
         let mut arg = vec![0usize; s.outer * s.inner];
         for o in 0..s.outer {
             for i in 0..s.inner {
@@ -146,7 +147,7 @@ impl<T: Element> Tensor<T> {
         let s = DimSplit::new(self.shape(), dim);
         self.reduced_count(&[dim])?;
         let x = self.data();
-        let mut out = vec![T::ZERO; s.outer * s.inner];
+        let mut out = zeroed(s.outer * s.inner);
         for o in 0..s.outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;

@@ -2,6 +2,7 @@
 //! maximum so logits in the thousands stay finite.
 
 use super::reduce::DimSplit;
+use crate::tensor::zeroed;
 use crate::{Element, Tensor, TensorError, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -25,7 +26,7 @@ impl<T: Element> Tensor<T> {
     fn softmax_impl(&self, dim: usize, log: bool) -> Tensor<T> {
         let s = DimSplit::new(self.shape(), dim);
         let x = self.data();
-        let mut out = vec![T::ZERO; x.len()];
+        let mut out = zeroed(x.len());
         for o in 0..s.outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;

@@ -1,3 +1,4 @@
+#![allow(clippy::duplicate_mod)] // each example includes the shared plot helper itself
 //! The examples' claims, checked on small sizes: each example file is compiled in here
 //! as a module and its `run` function called.
 

@@ -16,7 +16,7 @@
 //! use rand::SeedableRng;
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! assert_eq!(init::fans(&[3, 1, 5, 5])?, (25, 75));
-//! let w = init::kaiming_normal::<f32>(&[3, 1, 5, 5], FanMode::FanIn, Nonlinearity::Relu, &mut rng)?;
+//! let w = init::kaiming_normal::<f32, _>(&[3, 1, 5, 5], FanMode::FanIn, Nonlinearity::Relu, &mut rng)?;
 //! assert_eq!(w.dims(), &[3, 1, 5, 5]);
 //! # Ok::<(), chainrule_nn::Error>(())
 //! ```

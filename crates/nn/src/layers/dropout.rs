@@ -15,7 +15,7 @@ use crate::Module;
 /// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000]));
 /// let y = d.forward(&x)?;
 /// assert!(y.value().data().iter().all(|&v| v == 0.0 || v == 2.0));
-/// d.set_training(false);
+/// Module::<f32>::set_training(&d, false);
 /// assert_eq!(d.forward(&x)?.value(), x.value());
 /// # Ok::<(), chainrule_autograd::Error>(())
 /// ```

@@ -323,29 +323,8 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// As [`Tensor::max_pool2d`].
     pub fn avg_pool2d(&self, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
-        let [n, c, h, w] = check_4d(self.shape())?;
-        let windows = AvgWindows::new(h, w, p)?;
-        let mut out = zeroed(n * c * windows.oh * windows.ow);
-        per_plane::<T, ()>(
-            self.data(),
-            h * w,
-            &mut out,
-            &mut [],
-            windows.oh * windows.ow,
-            |x, y, _| {
-                windows.for_each(|o, (y0, y1, x0, x1), div| {
-                    let mut s = T::ZERO;
-                    for iy in y0..y1 {
-                        s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
-                    }
-                    y[o] = s / T::from_f64(div as f64);
-                })
-            },
-        );
-        Ok(Tensor::from_parts(
-            Shape::new(&[n, c, windows.oh, windows.ow]),
-            out,
-        ))
+        let dims @ [_, _, h, w] = check_4d(self.shape())?;
+        Ok(MeanWindows::avg(h, w, p)?.pool(self, dims))
     }
 
     /// Backward of [`Tensor::avg_pool2d`]; `self` is the output gradient.
@@ -357,30 +336,8 @@ impl<T: Element> Tensor<T> {
         input: &Shape,
         p: AvgPool2dParams,
     ) -> TensorResult<Tensor<T>> {
-        let [n, c, h, w] = check_4d(input)?;
-        let windows = AvgWindows::new(h, w, p)?;
-        if self.dims() != [n, c, windows.oh, windows.ow] {
-            return Err(shape_err!(
-                "gradient {} does not match pooled input {}",
-                self.shape(),
-                input
-            ));
-        }
-        let mut dx = zeroed(n * c * h * w);
-        for (dxp, gp) in dx
-            .chunks_mut((h * w).max(1))
-            .zip(self.data().chunks((windows.oh * windows.ow).max(1)))
-        {
-            windows.for_each(|o, (y0, y1, x0, x1), div| {
-                let share = gp[o] / T::from_f64(div as f64);
-                for iy in y0..y1 {
-                    dxp[iy * w + x0..iy * w + x1]
-                        .iter_mut()
-                        .for_each(|v| *v += share);
-                }
-            });
-        }
-        Ok(Tensor::from_parts(input.clone(), dx))
+        let [_, _, h, w] = check_4d(input)?;
+        MeanWindows::avg(h, w, p)?.spread(self, input)
     }
 
     /// Adaptive average pooling to `[oh, ow]`: window `i` spans
@@ -396,25 +353,8 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// Non-4-D input or a zero output size.
     pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> TensorResult<Tensor<T>> {
-        let [n, c, h, w] = check_4d(self.shape())?;
-        let [oh, ow] = output_size;
-        if oh == 0 || ow == 0 || h == 0 || w == 0 {
-            return Err(attr_err(
-                "output_size",
-                format!("{output_size:?} and the input plane {h}×{w} must be non-empty"),
-            ));
-        }
-        let mut out = zeroed(n * c * oh * ow);
-        per_plane::<T, ()>(self.data(), h * w, &mut out, &mut [], oh * ow, |x, y, _| {
-            adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
-                let mut s = T::ZERO;
-                for iy in y0..y1 {
-                    s += x[iy * w + x0..iy * w + x1].iter().copied().sum::<T>();
-                }
-                y[o] = s / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
-            })
-        });
-        Ok(Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out))
+        let dims @ [_, _, h, w] = check_4d(self.shape())?;
+        Ok(MeanWindows::adaptive(h, w, output_size)?.pool(self, dims))
     }
 
     /// Backward of [`Tensor::adaptive_avg_pool2d`]; `self` is the output gradient.
@@ -422,44 +362,34 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// The gradient is not `[n, c, oh, ow]` for `input`.
     pub fn adaptive_avg_pool2d_backward(&self, input: &Shape) -> TensorResult<Tensor<T>> {
-        let [n, c, h, w] = check_4d(input)?;
-        let [gn, gc, oh, ow] = check_4d(self.shape())?;
-        if gn != n || gc != c || oh == 0 || ow == 0 {
-            return Err(shape_err!(
-                "gradient {} does not match pooled input {}",
-                self.shape(),
-                input
-            ));
-        }
-        let mut dx = zeroed(n * c * h * w);
-        for (dxp, gp) in dx
-            .chunks_mut((h * w).max(1))
-            .zip(self.data().chunks(oh * ow))
-        {
-            adaptive_windows(h, w, oh, ow, |o, (y0, y1, x0, x1)| {
-                let share = gp[o] / T::from_f64(((y1 - y0) * (x1 - x0)) as f64);
-                for iy in y0..y1 {
-                    dxp[iy * w + x0..iy * w + x1]
-                        .iter_mut()
-                        .for_each(|v| *v += share);
-                }
-            });
-        }
-        Ok(Tensor::from_parts(input.clone(), dx))
+        let [_, _, h, w] = check_4d(input)?;
+        let [.., oh, ow] = check_4d(self.shape())?;
+        MeanWindows::adaptive(h, w, [oh, ow])?.spread(self, input)
     }
 }
 
-/// The windows of an average pool over one `h × w` plane.
-struct AvgWindows {
-    h: usize,
+/// One pooling window, clipped to the plane, and the divisor of its mean.
+#[derive(Clone, Copy)]
+struct Window {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    div: usize,
+}
+
+/// The windows of an average or adaptive-average pool over one `h × w` plane: both
+/// pools are "mean over a window", differing only in where windows lie and what
+/// divides their sum.
+struct MeanWindows {
     w: usize,
     oh: usize,
     ow: usize,
-    p: AvgPool2dParams,
+    windows: Vec<Window>,
 }
 
-impl AvgWindows {
-    fn new(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
+impl MeanWindows {
+    /// `avg_pool2d`'s windows. PyTorch clips a window first to the padded plane (that
+    /// size is the divisor with `count_include_pad`), then to the real plane.
+    fn avg(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
         let oh = pooled_len(
             h,
             p.kernel_size[0],
@@ -476,48 +406,109 @@ impl AvgWindows {
             1,
             p.ceil_mode,
         )?;
-        Ok(AvgWindows { h, w, oh, ow, p })
-    }
-
-    /// Calls `f(output index, clipped window (y0, y1, x0, x1), divisor)`.
-    fn for_each(&self, mut f: impl FnMut(usize, (usize, usize, usize, usize), usize)) {
-        let p = &self.p;
-        // PyTorch: the window is first clipped to the padded plane (that size is the
-        // divisor with count_include_pad), then to the real plane.
         let span = |o: usize, axis: usize, len: usize| {
             let start = (o * p.stride[axis]) as isize - p.padding[axis] as isize;
             let end = (start + p.kernel_size[axis] as isize).min((len + p.padding[axis]) as isize);
-            let padded = (end - start) as usize;
             let lo = start.max(0) as usize;
-            (lo, (end.min(len as isize).max(0) as usize).max(lo), padded)
+            (
+                (lo, (end.min(len as isize).max(0) as usize).max(lo)),
+                (end - start) as usize,
+            )
         };
-        for oy in 0..self.oh {
-            let (y0, y1, py) = span(oy, 0, self.h);
-            for ox in 0..self.ow {
-                let (x0, x1, px) = span(ox, 1, self.w);
+        let windows = (0..oh * ow)
+            .map(|o| {
+                let ((rows, padded_h), (cols, padded_w)) = (span(o / ow, 0, h), span(o % ow, 1, w));
+                let real = (rows.1 - rows.0) * (cols.1 - cols.0);
                 let div = if p.count_include_pad {
-                    py * px
+                    padded_h * padded_w
                 } else {
-                    (y1 - y0) * (x1 - x0)
+                    real
                 };
-                f(oy * self.ow + ox, (y0, y1, x0, x1), div.max(1));
+                Window {
+                    rows,
+                    cols,
+                    div: div.max(1),
+                }
+            })
+            .collect();
+        Ok(MeanWindows { w, oh, ow, windows })
+    }
+
+    /// `adaptive_avg_pool2d`'s windows: `floor(i·h/oh) .. ceil((i+1)·h/oh)`.
+    fn adaptive(h: usize, w: usize, [oh, ow]: [usize; 2]) -> TensorResult<Self> {
+        if oh == 0 || ow == 0 || h == 0 || w == 0 {
+            return Err(attr_err(
+                "output_size",
+                format!(
+                    "{:?} and the input plane {h}×{w} must be non-empty",
+                    [oh, ow]
+                ),
+            ));
+        }
+        let span =
+            |o: usize, out: usize, len: usize| (o * len / out, ((o + 1) * len).div_ceil(out));
+        let windows = (0..oh * ow)
+            .map(|o| {
+                let (rows, cols) = (span(o / ow, oh, h), span(o % ow, ow, w));
+                Window {
+                    rows,
+                    cols,
+                    div: (rows.1 - rows.0) * (cols.1 - cols.0),
+                }
+            })
+            .collect();
+        Ok(MeanWindows { w, oh, ow, windows })
+    }
+
+    /// The mean of every window of every plane of `x [n, c, h, w]`.
+    fn pool<T: Element>(&self, x: &Tensor<T>, [n, c, h, w]: [usize; 4]) -> Tensor<T> {
+        let mut out = zeroed(n * c * self.oh * self.ow);
+        per_plane::<T, ()>(
+            x.data(),
+            h * w,
+            &mut out,
+            &mut [],
+            self.oh * self.ow,
+            |x, y, _| {
+                for (y, win) in y.iter_mut().zip(&self.windows) {
+                    let row = |iy: usize| {
+                        x[iy * self.w + win.cols.0..iy * self.w + win.cols.1]
+                            .iter()
+                            .copied()
+                            .sum::<T>()
+                    };
+                    *y = (win.rows.0..win.rows.1).map(row).sum::<T>() / T::from_f64(win.div as f64);
+                }
+            },
+        );
+        Tensor::from_parts(Shape::new(&[n, c, self.oh, self.ow]), out)
+    }
+
+    /// The backward of [`MeanWindows::pool`]: each output gradient, divided by its
+    /// window's divisor, added to every input of the window.
+    fn spread<T: Element>(&self, g: &Tensor<T>, input: &Shape) -> TensorResult<Tensor<T>> {
+        let [n, c, h, w] = check_4d(input)?;
+        if g.dims() != [n, c, self.oh, self.ow] {
+            return Err(shape_err!(
+                "gradient {} does not match pooled input {}",
+                g.shape(),
+                input
+            ));
+        }
+        let mut dx = zeroed(n * c * h * w);
+        for (dxp, gp) in dx
+            .chunks_mut((h * w).max(1))
+            .zip(g.data().chunks((self.oh * self.ow).max(1)))
+        {
+            for (&g, win) in gp.iter().zip(&self.windows) {
+                let share = g / T::from_f64(win.div as f64);
+                for iy in win.rows.0..win.rows.1 {
+                    dxp[iy * w + win.cols.0..iy * w + win.cols.1]
+                        .iter_mut()
+                        .for_each(|v| *v += share);
+                }
             }
         }
-    }
-}
-
-fn adaptive_windows(
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    mut f: impl FnMut(usize, (usize, usize, usize, usize)),
-) {
-    for oy in 0..oh {
-        let (y0, y1) = (oy * h / oh, ((oy + 1) * h).div_ceil(oh));
-        for ox in 0..ow {
-            let (x0, x1) = (ox * w / ow, ((ox + 1) * w).div_ceil(ow));
-            f(oy * ow + ox, (y0, y1, x0, x1));
-        }
+        Ok(Tensor::from_parts(input.clone(), dx))
     }
 }

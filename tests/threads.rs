@@ -50,14 +50,19 @@ fn step_bits() -> Vec<Vec<u32>> {
 
 #[test]
 fn gradients_are_bit_identical_on_one_and_two_threads() {
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
-    let one = pool(1).install(step_bits);
-    let two = pool(2).install(step_bits);
+    // Called from outside any pool (the test's own thread) the 2-thread global pool
+    // splits GEMM rows and conv batches; inside a 1-thread pool everything is serial.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build_global()
+        .unwrap();
+    assert!(rayon::current_thread_index().is_none() && rayon::current_num_threads() == 2);
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let one = serial.install(step_bits);
+    let two = step_bits();
     assert_eq!(one.len(), 8);
     for (i, (a, b)) in one.iter().zip(&two).enumerate() {
         assert!(a == b, "parameter {i} differs between 1 and 2 threads");

@@ -86,7 +86,10 @@ pub fn gemm<T: Element>(
         return gemm_few_rows(m, k, n, a, b, c, accumulate);
     }
     let threads = rayon::current_num_threads();
-    if threads > 1 && m * k * n >= PARALLEL_MACS && m >= 2 * 8 {
+    // Inside a rayon task (conv's per-image loop) the caller already keeps every thread
+    // busy; splitting again would only repack the operands once per thread.
+    let nested = rayon::current_thread_index().is_some();
+    if threads > 1 && !nested && m * k * n >= PARALLEL_MACS && m >= 2 * 8 {
         let rows = m.div_ceil(threads).next_multiple_of(8);
         c.par_chunks_mut(rows * n)
             .enumerate()

@@ -1,7 +1,7 @@
 //! Elementwise unary ops. One table: each row is a forward formula and its derivative,
 //! and the same table drives the gradcheck tests.
 
-use chainrule_tensor::{Element, Tensor};
+use chainrule_tensor::{Element, Tensor, TensorError, TensorResult};
 
 use crate::ops::one;
 use crate::{Site, Var};
@@ -123,6 +123,101 @@ impl Unary {
     }
 }
 
+/// Expands to a `match` over every variant in which `$body` sees the variant as the
+/// constant `$f`, so each arm's loop is compiled for one function and vectorises.
+macro_rules! for_each_variant {
+    ($self:expr, $f:ident => $body:expr) => {
+        match $self {
+            Unary::Neg => {
+                let $f = Unary::Neg;
+                $body
+            }
+            Unary::Exp => {
+                let $f = Unary::Exp;
+                $body
+            }
+            Unary::Log => {
+                let $f = Unary::Log;
+                $body
+            }
+            Unary::Sqrt => {
+                let $f = Unary::Sqrt;
+                $body
+            }
+            Unary::Relu => {
+                let $f = Unary::Relu;
+                $body
+            }
+            Unary::Sigmoid => {
+                let $f = Unary::Sigmoid;
+                $body
+            }
+            Unary::Tanh => {
+                let $f = Unary::Tanh;
+                $body
+            }
+            Unary::Abs => {
+                let $f = Unary::Abs;
+                $body
+            }
+            Unary::Square => {
+                let $f = Unary::Square;
+                $body
+            }
+            Unary::LeakyRelu(s) => {
+                let $f = Unary::LeakyRelu(s);
+                $body
+            }
+            Unary::Powf(p) => {
+                let $f = Unary::Powf(p);
+                $body
+            }
+            Unary::Scale(c) => {
+                let $f = Unary::Scale(c);
+                $body
+            }
+            Unary::AddScalar(c) => {
+                let $f = Unary::AddScalar(c);
+                $body
+            }
+        }
+    };
+}
+
+impl Unary {
+    /// f applied to every element.
+    pub fn map<T: Element>(self, x: &Tensor<T>) -> Tensor<T> {
+        for_each_variant!(self, f => x.map(move |v| f.forward(v)))
+    }
+
+    /// `g · f'(x)` elementwise, given the input `x` and output `y`.
+    ///
+    /// # Errors
+    /// The three shapes differ.
+    pub fn vjp<T: Element>(
+        self,
+        g: &Tensor<T>,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+    ) -> TensorResult<Tensor<T>> {
+        if g.shape() != x.shape() || g.shape() != y.shape() {
+            return Err(TensorError::Shape(format!(
+                "gradient {} for input {}",
+                g.shape(),
+                x.shape()
+            )));
+        }
+        let d: Vec<T> = for_each_variant!(self, f => g
+            .data()
+            .iter()
+            .zip(x.data())
+            .zip(y.data())
+            .map(move |((&g, &x), &y)| g * f.derivative(x, y))
+            .collect());
+        Tensor::from_vec(d, g.dims())
+    }
+}
+
 impl<T: Element> Var<T> {
     /// Applies an elementwise function from the [`Unary`] table and records its rule
     /// `dx = g · f'(x)`.
@@ -139,13 +234,9 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn unary(&self, f: Unary) -> Var<T> {
         let site = Site::caller();
-        let y = self.value().map(|v| f.forward(v));
+        let y = f.map(self.value());
         let (x, yv) = (self.value().clone(), y.clone());
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            let d = g.data().iter().zip(x.data()).zip(yv.data());
-            let d = d.map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
-            Ok(one(Tensor::from_vec(d, g.dims())?))
-        };
+        let rule = move |g: &Tensor<T>, _: &[bool]| Ok(one(f.vjp(g, &x, &yv)?));
         self.tape()
             .record(f.name(), site, y, &[self], rule)
             .expect("one input is always on its own tape")

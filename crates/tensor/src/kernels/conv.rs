@@ -259,7 +259,8 @@ impl<T: Element> Tensor<T> {
             }
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
-        let mut out = zeroed(g.n * g.o * plane);
+        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
+        let mut out = vec![T::ZERO; g.n * g.o * plane];
         let cols_len = g.c * g.kh * g.kw * plane;
         let image = |(x, y): (&[T], &mut [T])| {
             T::with_scratch(cols_len, |cols| {

@@ -5,7 +5,6 @@ use rayon::prelude::*;
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::shape_err;
-use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Below this many multiply-adds a product stays on one thread.
@@ -289,7 +288,8 @@ impl<T: Element> Tensor<T> {
         let sb = scale(broadcast_strides(&batch_b, nb), k * n);
         let mut offsets = Vec::with_capacity(batch.numel());
         for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
-        let mut out = zeroed(batch.numel() * m * n);
+        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
+        let mut out = vec![T::ZERO; batch.numel() * m * n];
         let run = |c: &mut [T], [oa, ob]: [usize; 2]| {
             gemm(
                 m,
@@ -339,7 +339,8 @@ impl<T: Element> Tensor<T> {
             }
         }
         let rows = self.numel() / in_f.max(1);
-        let mut out = zeroed(rows * out_f);
+        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
+        let mut out = vec![T::ZERO; rows * out_f];
         if let Some(b) = b {
             out.chunks_mut(out_f.max(1))
                 .for_each(|r| r.copy_from_slice(b.data()));

@@ -363,3 +363,13 @@ fn tensor_construction_checks_the_data_length() {
         "data has 5 elements but shape [2, 3] needs 6"
     );
 }
+
+#[test]
+fn a_narrow_range_that_overflows_is_an_error_not_a_panic() {
+    let t = tape();
+    let x = leaf(&t, &[4]);
+    let first = line!();
+    let r = x.narrow(0, usize::MAX, 2);
+    let line = first..=line!();
+    expect_op_error(r, "narrow", line, "exceeds dim 0");
+}

@@ -178,7 +178,7 @@ impl<T: Element> Tensor<T> {
                 "start",
                 format!(
                     "range {start}..{} exceeds dim {dim} of extent {extent} in {}",
-                    start + length,
+                    start.saturating_add(length),
                     self.shape()
                 ),
             ));

@@ -12,7 +12,7 @@ pub(crate) fn run<T: Element>(
     root: usize,
     seed: Tensor<T>,
 ) -> Result<Gradients<T>> {
-    let nodes = tape.nodes.borrow();
+    let mut nodes = tape.nodes.borrow_mut();
     let mut pending: Vec<Option<Tensor<T>>> = (0..=root).map(|_| None).collect();
     pending[root] = Some(seed);
     let mut out = Gradients::new(tape.id);
@@ -20,8 +20,19 @@ pub(crate) fn run<T: Element>(
     // after all the records that use it. No recursion: depth costs no stack.
     for i in (0..=root).rev() {
         let Some(g) = pending[i].take() else { continue }; // not on the path to the root
+        if nodes[i].freed {
+            return Err(Error::GraphFreed {
+                op: nodes[i].op,
+                site: nodes[i].site,
+            });
+        }
+        // The rule runs once: dropping it releases what it saved (inputs, outputs), so
+        // memory falls as backward proceeds and parameters are no longer shared with
+        // the tape when the optimizer updates them in place.
+        let rule = nodes[i].rule.take();
+        nodes[i].freed = rule.is_some();
         let node = &nodes[i];
-        let Some(rule) = &node.rule else {
+        let Some(rule) = rule else {
             match node.param {
                 Some(id) => out.insert_param(id, g),
                 None if node.retain => out.insert_var(i, g),

@@ -69,6 +69,17 @@ pub enum Error {
         /// What was wrong.
         source: TensorError,
     },
+    /// A backward pass reached a record whose rule an earlier backward already ran and
+    /// freed (as PyTorch frees its graph); record the forward pass again.
+    #[error(
+        "backward of {op} (recorded at {site}): an earlier backward already used and freed this part of the graph; record the forward pass again (one tape per pass)"
+    )]
+    GraphFreed {
+        /// The op reached.
+        op: &'static str,
+        /// Where it was recorded.
+        site: Site,
+    },
     /// `backward` was called on something it cannot start from.
     #[error("backward at {site}: {reason}")]
     BackwardCall {

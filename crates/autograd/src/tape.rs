@@ -44,13 +44,15 @@ pub(crate) struct Node<T: Element> {
     pub(crate) param: Option<ParamId>,
     pub(crate) retain: bool,
     pub(crate) shape: Shape,
+    /// Set when a backward pass ran this record's rule and dropped it with what it saved.
+    pub(crate) freed: bool,
 }
 
 pub(crate) struct TapeInner<T: Element> {
     pub(crate) id: u64,
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     grad_enabled: Cell<bool>,
-    params: RefCell<HashMap<ParamId, (usize, Tensor<T>)>>,
+    params: RefCell<HashMap<ParamId, usize>>,
 }
 
 /// The record of one forward pass, in creation order.
@@ -133,10 +135,10 @@ impl<T: Element> Tape<T> {
     /// every use of the parameter feeds one gradient, the sum of the uses'.
     #[track_caller]
     pub fn param(&self, param: &Param<T>) -> Var<T> {
-        if let Some((node, value)) = self.inner.params.borrow().get(&param.id()) {
-            return Var::new(self.clone(), Some(*node), value.clone());
-        }
         let value = param.value();
+        if let Some(&node) = self.inner.params.borrow().get(&param.id()) {
+            return Var::new(self.clone(), Some(node), value);
+        }
         let node = self.push_leaf(
             "param",
             Site::caller(),
@@ -145,10 +147,7 @@ impl<T: Element> Tape<T> {
             false,
         );
         if let Some(n) = node {
-            self.inner
-                .params
-                .borrow_mut()
-                .insert(param.id(), (n, value.clone()));
+            self.inner.params.borrow_mut().insert(param.id(), n);
         }
         Var::new(self.clone(), node, value)
     }
@@ -173,6 +172,7 @@ impl<T: Element> Tape<T> {
             param,
             retain,
             shape,
+            freed: false,
         });
         Some(nodes.len() - 1)
     }
@@ -243,6 +243,7 @@ impl<T: Element> Tape<T> {
             param: None,
             retain: false,
             shape: value.shape().clone(),
+            freed: false,
         });
         let node = nodes.len() - 1;
         drop(nodes);

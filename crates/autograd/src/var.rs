@@ -96,9 +96,14 @@ impl<T: Element> Var<T> {
 
     /// Backpropagates from this one-element value (a loss), seeding its gradient with 1.
     ///
+    /// Like PyTorch, backward frees what each record saved as it goes: memory falls
+    /// during the pass, and parameters are no longer shared with the tape when an
+    /// optimizer updates them. A second backward through the same records is an error
+    /// ([`Error::GraphFreed`]); record the forward pass again.
+    ///
     /// # Errors
-    /// The value has more than one element or is not tracked, or a backward rule fails
-    /// (reported with the line that recorded the op).
+    /// The value has more than one element or is not tracked, a backward rule fails
+    /// (reported with the line that recorded the op), or the records were already used.
     #[track_caller]
     pub fn backward(&self) -> Result<Gradients<T>> {
         let site = Site::caller();

@@ -373,3 +373,20 @@ fn a_narrow_range_that_overflows_is_an_error_not_a_panic() {
     let line = first..=line!();
     expect_op_error(r, "narrow", line, "exceeds dim 0");
 }
+
+#[test]
+fn a_second_backward_through_the_same_records_is_an_error() {
+    let t = tape();
+    let x = leaf(&t, &[3]);
+    let y = x.exp().sum();
+    assert!(y.backward().is_ok());
+    let err = y.backward().unwrap_err();
+    assert!(matches!(err, Error::GraphFreed { op: "sum", .. }), "{err}");
+    assert!(err.to_string().contains("record the forward pass again"));
+    // a new forward on the same tape, over the same leaf, works
+    let z = x.square().sum();
+    assert_eq!(
+        z.backward().unwrap().wrt(&x).unwrap().data(),
+        &[2.0, 2.0, 2.0]
+    );
+}

@@ -88,14 +88,20 @@ pub fn gemm<T: Element>(
     // Inside a rayon task (conv's per-image loop) the caller already keeps every thread
     // busy; splitting again would only repack the operands once per thread.
     let nested = rayon::current_thread_index().is_some();
-    if threads > 1 && !nested && m * k * n >= PARALLEL_MACS && m >= 2 * 8 {
+    if threads == 1 || nested || m * k * n < PARALLEL_MACS {
+        return gemm_serial(m, k, n, a, b, c, accumulate);
+    }
+    // Each thread packs its own block of one operand and all of the other: split the
+    // side whose operand is larger, so the smaller one is what gets packed twice.
+    if m * k <= k * n && n >= 32 {
+        gemm_column_blocks(m, k, n, a, b, c, accumulate, threads);
+    } else if m >= 16 {
         let rows = m.div_ceil(threads).next_multiple_of(8);
         c.par_chunks_mut(rows * n)
             .enumerate()
             .for_each(|(i, chunk)| {
-                let r0 = i * rows;
                 let sub = MatRef {
-                    offset: a.offset + r0 * a.rs,
+                    offset: a.offset + i * rows * a.rs,
                     ..a
                 };
                 gemm_serial(chunk.len() / n, k, n, sub, b, chunk, accumulate);
@@ -103,6 +109,59 @@ pub fn gemm<T: Element>(
     } else {
         gemm_serial(m, k, n, a, b, c, accumulate);
     }
+}
+
+/// A raw pointer that may cross threads; see the SAFETY note where it is used.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used by `gemm_column_blocks`, whose threads write disjoint elements.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above; the pointer itself is only copied, never dereferenced concurrently
+// at the same element.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `c = a·b` with the columns of `c` split into one block per thread.
+#[allow(clippy::too_many_arguments)]
+fn gemm_column_blocks<T: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: &mut [T],
+    accumulate: bool,
+    threads: usize,
+) {
+    let cols = n.div_ceil(threads).next_multiple_of(16);
+    let beta = if accumulate { T::ONE } else { T::ZERO };
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    (0..n.div_ceil(cols)).into_par_iter().for_each(|blk| {
+        let (j0, nc) = (blk * cols, cols.min(n - blk * cols));
+        let c_ptr = c_ptr;
+        // SAFETY: `gemm` asserted that a covers m×k and b covers k×n inside their slices,
+        // so b's columns j0..j0+nc (offset j0·cs) are inside too; c has m·n elements and
+        // this block writes only elements i·n + j for j in j0..j0+nc, which no other
+        // block touches. `c` is exclusively borrowed for this whole call, and
+        // `for_each` returns only after every block finished, so no write outlives it.
+        unsafe {
+            T::gemm_raw(
+                m,
+                k,
+                nc,
+                T::ONE,
+                a.data.as_ptr().add(a.offset),
+                a.rs as isize,
+                a.cs as isize,
+                b.data.as_ptr().add(b.offset + j0 * b.cs),
+                b.rs as isize,
+                b.cs as isize,
+                beta,
+                c_ptr.0.add(j0),
+                n as isize,
+                1,
+            );
+        }
+    });
 }
 
 /// Up to this many rows of `c`, a direct loop beats packing the operands (the GEMM's

@@ -120,6 +120,13 @@ unsafe impl<T> Send for SendPtr<T> {}
 // at the same element.
 unsafe impl<T> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// `c = a·b` with the columns of `c` split into one block per thread.
 #[allow(clippy::too_many_arguments)]
 fn gemm_column_blocks<T: Element>(
@@ -137,7 +144,6 @@ fn gemm_column_blocks<T: Element>(
     let c_ptr = SendPtr(c.as_mut_ptr());
     (0..n.div_ceil(cols)).into_par_iter().for_each(|blk| {
         let (j0, nc) = (blk * cols, cols.min(n - blk * cols));
-        let c_ptr = c_ptr;
         // SAFETY: `gemm` asserted that a covers m×k and b covers k×n inside their slices,
         // so b's columns j0..j0+nc (offset j0·cs) are inside too; c has m·n elements and
         // this block writes only elements i·n + j for j in j0..j0+nc, which no other
@@ -156,7 +162,7 @@ fn gemm_column_blocks<T: Element>(
                 b.rs as isize,
                 b.cs as isize,
                 beta,
-                c_ptr.0.add(j0),
+                c_ptr.get().add(j0),
                 n as isize,
                 1,
             );

@@ -9,7 +9,7 @@
 use chainrule::nn::layers::{
     Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential,
 };
-use chainrule::nn::mnist::{Mnist, Split};
+use chainrule::nn::mnist::Mnist;
 use chainrule::nn::optim::{Adam, Optimizer};
 use chainrule::nn::Module;
 use chainrule::{Reduction, Tape};
@@ -34,18 +34,6 @@ pub struct HeadResult {
     pub params: (usize, usize),
     /// Test accuracy after training.
     pub accuracy: f64,
-}
-
-fn accuracy(net: &Sequential, data: &Split) -> chainrule::Result<f64> {
-    let tape = Tape::new();
-    let _off = tape.no_grad();
-    let mut correct = 0;
-    for (x, labels) in data.batches(1000, None) {
-        let logits = net.forward(&tape.constant(x))?;
-        let (_, arg) = logits.value().max_dim(1, false)?;
-        correct += arg.iter().zip(&labels).filter(|(p, l)| p == l).count();
-    }
-    Ok(correct as f64 / data.len() as f64)
 }
 
 /// Trains each model for `steps` Adam steps (lr 1e-3, batch 64) and tests it.
@@ -93,7 +81,7 @@ pub fn run(data: &Mnist, steps: usize) -> Result<Vec<HeadResult>, Box<dyn std::e
         out.push(HeadResult {
             name,
             params: (net.num_parameters(), head_params),
-            accuracy: accuracy(&net, &data.test)?,
+            accuracy: data.test.accuracy(&net)?,
         });
     }
     Ok(out)

@@ -73,26 +73,6 @@ fn seed_network(rng: &mut rand::rngs::StdRng) -> Sequential {
         .push_named("fc", Linear::new(432, 10, rng))
 }
 
-/// Fraction of test images classified correctly.
-fn accuracy(net: &Sequential, data: &chainrule::nn::mnist::Split) -> Result<f64, chainrule::Error> {
-    let tape = Tape::new();
-    let _off = tape.no_grad();
-    let mut correct = 0;
-    for (x, labels) in data.batches(1000, None) {
-        let logits = net.forward(&tape.constant(x))?;
-        let (_, arg) = logits
-            .value()
-            .max_dim(1, false)
-            .map_err(|source| chainrule::Error::Op {
-                op: "argmax",
-                site: chainrule::Site::caller(),
-                source,
-            })?;
-        correct += arg.iter().zip(&labels).filter(|(p, l)| p == l).count();
-    }
-    Ok(correct as f64 / data.len() as f64)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     if let Some(t) = args.threads {
@@ -161,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         bar.finish_and_clear();
         let train_time = start.elapsed().as_secs_f64();
-        let acc = accuracy(&net, &data.test)?;
+        let acc = data.test.accuracy(&net)?;
         println!(
             "epoch {epoch}: train loss {running:.4}, test accuracy: {:.2}%, epoch time {train_time:.2} s (evaluation {:.2} s)",
             100.0 * acc,

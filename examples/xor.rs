@@ -51,18 +51,14 @@ pub fn train(
     x: &Tensor<f32>,
     y: &Tensor<f32>,
     steps: usize,
-) -> chainrule::Result<Trained> {
+) -> chainrule::nn::Result<Trained> {
     let mut opt = Adam::new(model.parameters(), 0.05);
     for _ in 0..steps {
         let tape = Tape::new();
         let loss = model
             .forward(&tape.constant(x.clone()))?
             .bce_with_logits(&tape.constant(y.clone()), Reduction::Mean)?;
-        opt.step(&loss.backward()?)
-            .map_err(|e| chainrule::Error::BackwardCall {
-                site: chainrule::Site::caller(),
-                reason: e.to_string(),
-            })?;
+        opt.step(&loss.backward()?)?;
     }
     let tape = Tape::new();
     let logits = model.forward(&tape.constant(x.clone()))?;
@@ -81,7 +77,7 @@ pub fn train(
 }
 
 /// The four models, trained.
-pub fn run(steps: usize) -> chainrule::Result<Vec<Trained>> {
+pub fn run(steps: usize) -> chainrule::nn::Result<Vec<Trained>> {
     let (x, y) = xor_data(200, 1);
     let mut rng = StdRng::seed_from_u64(2);
     let hidden = |act: Box<dyn Fn(Sequential) -> Sequential>, rng: &mut StdRng| {

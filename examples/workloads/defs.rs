@@ -7,19 +7,39 @@ use chainrule::nn::Module;
 use chainrule::{Conv2dParams, Gradients, Param, Reduction, Tape, Tensor, Var};
 use rand::{rngs::StdRng, Rng};
 
-/// One workload: builds its state once, then runs training steps.
-pub trait Workload {
-    /// Forward, loss, backward, update; returns the gradients for verification.
-    fn step(&mut self) -> chainrule::Result<Gradients>;
-    /// Images per step (None where the spec reports none).
-    fn batch(&self) -> Option<usize>;
+/// Records one forward pass up to the loss on the given tape.
+type Loss = Box<dyn Fn(&Tape) -> chainrule::Result<Var>>;
+
+/// One workload: a loss to record, and the parameters SGD (lr 0.01) updates.
+pub struct Workload {
+    loss: Loss,
+    opt: Sgd,
+    /// Images per step, where the spec reports images per second.
+    pub batch: Option<usize>,
     /// Floating-point operations per step, for GFLOP/s.
-    fn flops(&self) -> Option<f64> {
-        None
-    }
+    pub flops: Option<f64>,
     /// Recorded ops per step, for µs per op.
-    fn ops(&self) -> Option<usize> {
-        None
+    pub ops: Option<usize>,
+}
+
+impl Workload {
+    fn new(loss: Loss, params: Vec<Param>, batch: Option<usize>) -> Self {
+        Workload {
+            loss,
+            opt: Sgd::new(params, 0.01),
+            batch,
+            flops: None,
+            ops: None,
+        }
+    }
+
+    /// One training step: forward, loss, backward, `p -= 0.01·grad`; returns the
+    /// gradients for verification (a new tape per step, so nothing to clear).
+    pub fn step(&mut self) -> chainrule::nn::Result<Gradients> {
+        let tape = Tape::new();
+        let grads = (self.loss)(&tape)?.backward()?;
+        self.opt.step(&grads)?;
+        Ok(grads)
     }
 }
 
@@ -29,204 +49,61 @@ fn rand_tensor(rng: &mut StdRng, dims: &[usize]) -> Tensor<f32> {
         .expect("length matches")
 }
 
-/// A classifier trained with SGD (lr 0.01) on fixed random inputs and labels.
-struct Classifier {
-    net: Sequential,
-    opt: Sgd,
-    x: Tensor<f32>,
-    labels: Vec<usize>,
+/// A classifier on fixed random inputs and labels, cross-entropy loss.
+fn classifier(net: Sequential, x_dims: &[usize], rng: &mut StdRng) -> Workload {
+    let x = rand_tensor(rng, x_dims);
+    let labels: Vec<usize> = (0..x_dims[0]).map(|_| rng.gen_range(0..10)).collect();
+    let params = net.parameters();
+    let loss: Loss = Box::new(move |tape| {
+        net.forward(&tape.constant(x.clone()))?
+            .cross_entropy(&labels, Reduction::Mean)
+    });
+    Workload::new(loss, params, Some(x_dims[0]))
 }
 
-impl Classifier {
-    fn new(net: Sequential, x_dims: &[usize], rng: &mut StdRng) -> Self {
-        let x = rand_tensor(rng, x_dims);
-        let labels = (0..x_dims[0]).map(|_| rng.gen_range(0..10)).collect();
-        let opt = Sgd::new(net.parameters(), 0.01);
-        Classifier {
-            net,
-            opt,
-            x,
-            labels,
-        }
+/// `tanh(L(tanh(L(tanh(L(x))))))` against a target, one layer `L` used three times.
+fn reuse_loss(
+    layers: [&Linear; 3],
+    x: &Tensor<f32>,
+    target: &Tensor<f32>,
+    tape: &Tape,
+) -> chainrule::Result<Var> {
+    let mut h = tape.constant(x.clone());
+    for l in layers {
+        h = l.forward(&h)?.tanh();
     }
+    h.mse_loss(&tape.constant(target.clone()), Reduction::Mean)
 }
 
-impl Workload for Classifier {
-    fn step(&mut self) -> chainrule::Result<Gradients> {
-        let tape = Tape::new();
-        let loss = self
-            .net
-            .forward(&tape.constant(self.x.clone()))?
-            .cross_entropy(&self.labels, Reduction::Mean)?;
-        let grads = loss.backward()?;
-        self.opt
-            .step(&grads)
-            .map_err(|e| chainrule::Error::BackwardCall {
-                site: chainrule::Site::caller(),
-                reason: e.to_string(),
-            })?;
-        Ok(grads)
+/// W7's check: the shared weight's gradient equals the sum of three copies' gradients.
+fn verify_reuse(layer: &Linear, x: &Tensor<f32>, target: &Tensor<f32>) -> Result<(), String> {
+    let copy = || Linear::from_tensors(layer.weight.value(), layer.bias.as_ref().map(Param::value));
+    let copies = [copy(), copy(), copy()];
+    let e = |e: chainrule::Error| e.to_string();
+    let shared = reuse_loss([layer; 3], x, target, &Tape::new())
+        .and_then(|l| l.backward())
+        .map_err(e)?;
+    let separate = reuse_loss(
+        [&copies[0], &copies[1], &copies[2]],
+        x,
+        target,
+        &Tape::new(),
+    )
+    .and_then(|l| l.backward())
+    .map_err(e)?;
+    let grad = |i: usize| separate.get(&copies[i].weight).ok_or("no gradient");
+    let mut sum = grad(2)?.clone();
+    sum.add_assign(grad(1)?).map_err(|e| e.to_string())?;
+    sum.add_assign(grad(0)?).map_err(|e| e.to_string())?;
+    if shared.get(&layer.weight) != Some(&sum) {
+        return Err("W7: the shared weight's gradient differs from the sum of its uses".into());
     }
-    fn batch(&self) -> Option<usize> {
-        Some(self.x.dims()[0])
-    }
+    eprintln!("W7: shared weight gradient equals the sum of its three uses (bit-exact)");
+    Ok(())
 }
 
-/// Applies `p -= 0.01·g` to every parameter with a gradient.
-fn sgd_update(params: &[Param], grads: &Gradients) {
-    for p in params {
-        if let Some(g) = grads.get(p) {
-            p.update(|w| {
-                w.data_mut()
-                    .iter_mut()
-                    .zip(g.data())
-                    .for_each(|(w, g)| *w -= 0.01 * g)
-            });
-        }
-    }
-}
-
-struct Matmul {
-    a: Param,
-    b: Param,
-}
-
-impl Workload for Matmul {
-    fn step(&mut self) -> chainrule::Result<Gradients> {
-        let tape = Tape::new();
-        let grads = tape
-            .param(&self.a)
-            .matmul(&tape.param(&self.b))?
-            .sum()
-            .backward()?;
-        sgd_update(&[self.a.clone(), self.b.clone()], &grads);
-        Ok(grads)
-    }
-    fn batch(&self) -> Option<usize> {
-        None
-    }
-    fn flops(&self) -> Option<f64> {
-        Some(3.0 * 2.0 * 1024f64.powi(3))
-    }
-}
-
-struct Conv {
-    x: Param,
-    w: Param,
-    b: Param,
-}
-
-impl Workload for Conv {
-    fn step(&mut self) -> chainrule::Result<Gradients> {
-        let tape = Tape::new();
-        let p = Conv2dParams {
-            padding: [1, 1],
-            ..Default::default()
-        };
-        let (x, w, b) = (
-            tape.param(&self.x),
-            tape.param(&self.w),
-            tape.param(&self.b),
-        );
-        let grads = x.conv2d(&w, Some(&b), p)?.sum().backward()?;
-        sgd_update(&[self.w.clone(), self.b.clone()], &grads);
-        Ok(grads)
-    }
-    fn batch(&self) -> Option<usize> {
-        Some(32)
-    }
-    fn flops(&self) -> Option<f64> {
-        Some(3.0 * 2.0 * 32.0 * 64.0 * 64.0 * 9.0 * 32.0 * 32.0)
-    }
-}
-
-struct TapeOverhead {
-    h0: Tensor<f32>,
-    params: Vec<(Param, Param)>,
-}
-
-impl Workload for TapeOverhead {
-    fn step(&mut self) -> chainrule::Result<Gradients> {
-        let tape = Tape::new();
-        let mut h = tape.constant(self.h0.clone());
-        for (w, b) in &self.params {
-            h = ((&h * &tape.param(w))? + &tape.param(b))?.tanh();
-        }
-        let grads = h.sum().backward()?;
-        let all: Vec<Param> = self
-            .params
-            .iter()
-            .flat_map(|(w, b)| [w.clone(), b.clone()])
-            .collect();
-        sgd_update(&all, &grads);
-        Ok(grads)
-    }
-    fn batch(&self) -> Option<usize> {
-        None
-    }
-    fn ops(&self) -> Option<usize> {
-        Some(3 * self.params.len())
-    }
-}
-
-struct Reuse {
-    layer: Linear,
-    x: Tensor<f32>,
-    target: Tensor<f32>,
-}
-
-impl Reuse {
-    fn run(&self, layers: [&Linear; 3]) -> chainrule::Result<Gradients> {
-        let tape = Tape::new();
-        let mut h: Var = tape.constant(self.x.clone());
-        for l in layers {
-            h = l.forward(&h)?.tanh();
-        }
-        h.mse_loss(&tape.constant(self.target.clone()), Reduction::Mean)?
-            .backward()
-    }
-
-    /// The shared weight's gradient must equal the sum of three copies' gradients.
-    fn verify(&self) -> Result<(), String> {
-        let copy = || {
-            Linear::from_tensors(
-                self.layer.weight.value(),
-                self.layer.bias.as_ref().map(Param::value),
-            )
-        };
-        let copies = [copy(), copy(), copy()];
-        let shared = self.run([&self.layer; 3]).map_err(|e| e.to_string())?;
-        let separate = self
-            .run([&copies[0], &copies[1], &copies[2]])
-            .map_err(|e| e.to_string())?;
-        let mut sum = separate
-            .get(&copies[2].weight)
-            .ok_or("no gradient")?
-            .clone();
-        sum.add_assign(separate.get(&copies[1].weight).ok_or("no gradient")?)
-            .map_err(|e| e.to_string())?;
-        sum.add_assign(separate.get(&copies[0].weight).ok_or("no gradient")?)
-            .map_err(|e| e.to_string())?;
-        if shared.get(&self.layer.weight) != Some(&sum) {
-            return Err("W7: the shared weight's gradient differs from the sum of its uses".into());
-        }
-        eprintln!("W7: shared weight gradient equals the sum of its three uses (bit-exact)");
-        Ok(())
-    }
-}
-
-impl Workload for Reuse {
-    fn step(&mut self) -> chainrule::Result<Gradients> {
-        let grads = self.run([&self.layer; 3])?;
-        sgd_update(&self.layer.parameters(), &grads);
-        Ok(grads)
-    }
-    fn batch(&self) -> Option<usize> {
-        Some(64)
-    }
-}
-
-pub fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
+/// Builds workload `id` (W1…W7) with inputs drawn from `rng`.
+pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, String> {
     Ok(match id {
         "W1" => {
             let net = Sequential::new()
@@ -235,7 +112,7 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
                 .push(MaxPool2d::new([2, 2]))
                 .push(Flatten::default())
                 .push(Linear::new(432, 10, rng));
-            Box::new(Classifier::new(net, &[64, 1, 28, 28], rng))
+            classifier(net, &[64, 1, 28, 28], rng)
         }
         "W2" => {
             let net = Sequential::new()
@@ -248,7 +125,7 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
                 .push(Linear::new(9216, 128, rng))
                 .push(ReLU)
                 .push(Linear::new(128, 10, rng));
-            Box::new(Classifier::new(net, &[64, 1, 28, 28], rng))
+            classifier(net, &[64, 1, 28, 28], rng)
         }
         "W3" => {
             let net = Sequential::new()
@@ -257,36 +134,77 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Box<dyn Workload>, String> {
                 .push(Linear::new(512, 512, rng))
                 .push(ReLU)
                 .push(Linear::new(512, 10, rng));
-            Box::new(Classifier::new(net, &[128, 784], rng))
+            classifier(net, &[128, 784], rng)
         }
-        "W4" => Box::new(Matmul {
-            a: Param::new(rand_tensor(rng, &[1024, 1024])),
-            b: Param::new(rand_tensor(rng, &[1024, 1024])),
-        }),
-        "W5" => Box::new(Conv {
-            x: Param::new(rand_tensor(rng, &[32, 64, 32, 32])),
-            w: Param::new(rand_tensor(rng, &[64, 64, 3, 3]).scale(0.05)),
-            b: Param::new(rand_tensor(rng, &[64])),
-        }),
-        "W6" => Box::new(TapeOverhead {
-            h0: rand_tensor(rng, &[16]),
-            params: (0..1000)
+        "W4" => {
+            let (a, b) = (
+                Param::new(rand_tensor(rng, &[1024, 1024])),
+                Param::new(rand_tensor(rng, &[1024, 1024])),
+            );
+            let params = vec![a.clone(), b.clone()];
+            let loss: Loss =
+                Box::new(move |tape| Ok(tape.param(&a).matmul(&tape.param(&b))?.sum()));
+            Workload {
+                flops: Some(3.0 * 2.0 * 1024f64.powi(3)),
+                ..Workload::new(loss, params, None)
+            }
+        }
+        "W5" => {
+            let x = Param::new(rand_tensor(rng, &[32, 64, 32, 32])); // gets a gradient, not updated
+            let w = Param::new(rand_tensor(rng, &[64, 64, 3, 3]).scale(0.05));
+            let b = Param::new(rand_tensor(rng, &[64]));
+            let params = vec![w.clone(), b.clone()];
+            let same = Conv2dParams {
+                padding: [1, 1],
+                ..Default::default()
+            };
+            let loss: Loss = Box::new(move |tape| {
+                Ok(tape
+                    .param(&x)
+                    .conv2d(&tape.param(&w), Some(&tape.param(&b)), same)?
+                    .sum())
+            });
+            Workload {
+                flops: Some(3.0 * 2.0 * 32.0 * 64.0 * 64.0 * 9.0 * 32.0 * 32.0),
+                ..Workload::new(loss, params, Some(32))
+            }
+        }
+        "W6" => {
+            let h0 = rand_tensor(rng, &[16]);
+            let layers: Vec<(Param, Param)> = (0..1000)
                 .map(|_| {
                     (
                         Param::new(rand_tensor(rng, &[16])),
                         Param::new(rand_tensor(rng, &[16]).scale(0.1)),
                     )
                 })
-                .collect(),
-        }),
+                .collect();
+            let params = layers
+                .iter()
+                .flat_map(|(w, b)| [w.clone(), b.clone()])
+                .collect();
+            let loss: Loss = Box::new(move |tape| {
+                let mut h = tape.constant(h0.clone());
+                for (w, b) in &layers {
+                    h = ((&h * &tape.param(w))? + &tape.param(b))?.tanh();
+                }
+                Ok(h.sum())
+            });
+            Workload {
+                ops: Some(3000),
+                ..Workload::new(loss, params, None)
+            }
+        }
         "W7" => {
-            let w = Reuse {
-                layer: Linear::new(256, 256, rng),
-                x: rand_tensor(rng, &[64, 256]),
-                target: rand_tensor(rng, &[64, 256]),
-            };
-            w.verify()?;
-            Box::new(w)
+            let (layer, x, target) = (
+                Linear::new(256, 256, rng),
+                rand_tensor(rng, &[64, 256]),
+                rand_tensor(rng, &[64, 256]),
+            );
+            verify_reuse(&layer, &x, &target)?;
+            let params = layer.parameters();
+            let loss: Loss = Box::new(move |tape| reuse_loss([&layer; 3], &x, &target, tape));
+            Workload::new(loss, params, Some(64))
         }
         other => return Err(format!("unknown workload {other} (W1…W7)")),
     })

@@ -59,12 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.len(),
         times[0],
         times[times.len() - 1],
-        w.batch().map_or("null".to_string(), |b| format!("{:.1}", b as f64 / (median / 1e3)))
+        w.batch.map_or("null".to_string(), |b| format!("{:.1}", b as f64 / (median / 1e3)))
     );
-    if let Some(f) = w.flops() {
+    if let Some(f) = w.flops {
         json += &format!(",\"gflops\":{:.2}", f / (median / 1e3) / 1e9);
     }
-    if let Some(ops) = w.ops() {
+    if let Some(ops) = w.ops {
         json += &format!(",\"us_per_op\":{:.4}", median * 1e3 / ops as f64);
     }
     println!("{json}}}");

@@ -152,6 +152,16 @@ impl<T: Element> Tape<T> {
         Var::new(self.clone(), node, value)
     }
 
+    /// [`Tape::param`] for an optional parameter (a layer's bias).
+    #[track_caller]
+    pub fn param_opt(&self, param: Option<&Param<T>>) -> Option<Var<T>> {
+        // a `match`, not `.map(..)`: a closure would hide the caller's line
+        match param {
+            Some(p) => Some(self.param(p)),
+            None => None,
+        }
+    }
+
     fn push_leaf(
         &self,
         op: &'static str,

@@ -96,11 +96,7 @@ impl<T: Element> Module<T> for Conv2d<T> {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let tape = x.tape();
-        // not `.map(|b| tape.param(b))`: a closure would hide the caller's line
-        let b = match &self.bias {
-            Some(b) => Some(tape.param(b)),
-            None => None,
-        };
+        let b = tape.param_opt(self.bias.as_ref());
         x.conv2d(&tape.param(&self.weight), b.as_ref(), self.params)
     }
 

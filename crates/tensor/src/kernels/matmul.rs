@@ -52,9 +52,9 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 /// `c = a·b` (or `c += a·b` when `accumulate`) for an `m×k` `a`, `k×n` `b` and a
-/// row-major contiguous `m×n` `c`. Splits the rows of `c` across rayon threads when the
-/// product is large; each element's sum runs in the same order either way, so the bits
-/// do not depend on the thread count.
+/// row-major contiguous `m×n` `c`. Splits the rows or the columns of `c` across rayon
+/// threads when the product is large; each element's sum runs in the same order either
+/// way, so the bits do not depend on the thread count.
 ///
 /// # Panics
 /// When an operand view runs past its slice (a bug in the calling kernel, not user input).

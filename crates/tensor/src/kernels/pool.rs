@@ -147,6 +147,21 @@ fn taps(o: usize, s: usize, d: usize, p: usize, k: usize, len: usize) -> (usize,
     (lo, hi)
 }
 
+/// [`pooled_len`] along both axes.
+fn pooled_hw(
+    hw: [usize; 2],
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    d: [usize; 2],
+    ceil: bool,
+) -> TensorResult<[usize; 2]> {
+    Ok([
+        pooled_len(hw[0], k[0], s[0], p[0], d[0], ceil)?,
+        pooled_len(hw[1], k[1], s[1], p[1], d[1], ceil)?,
+    ])
+}
+
 fn check_4d(x: &Shape) -> TensorResult<[usize; 4]> {
     match x.dims() {
         &[n, c, h, w] => Ok([n, c, h, w]),
@@ -210,20 +225,12 @@ impl<T: Element> Tensor<T> {
     /// window larger than the padded input.
     pub fn max_pool2d(&self, p: MaxPool2dParams) -> TensorResult<(Tensor<T>, Vec<u32>)> {
         let [n, c, h, w] = check_4d(self.shape())?;
-        let oh = pooled_len(
-            h,
-            p.kernel_size[0],
-            p.stride[0],
-            p.padding[0],
-            p.dilation[0],
-            p.ceil_mode,
-        )?;
-        let ow = pooled_len(
-            w,
-            p.kernel_size[1],
-            p.stride[1],
-            p.padding[1],
-            p.dilation[1],
+        let [oh, ow] = pooled_hw(
+            [h, w],
+            p.kernel_size,
+            p.stride,
+            p.padding,
+            p.dilation,
             p.ceil_mode,
         )?;
         let mut out = zeroed(n * c * oh * ow);
@@ -390,20 +397,12 @@ impl MeanWindows {
     /// `avg_pool2d`'s windows. PyTorch clips a window first to the padded plane (that
     /// size is the divisor with `count_include_pad`), then to the real plane.
     fn avg(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
-        let oh = pooled_len(
-            h,
-            p.kernel_size[0],
-            p.stride[0],
-            p.padding[0],
-            1,
-            p.ceil_mode,
-        )?;
-        let ow = pooled_len(
-            w,
-            p.kernel_size[1],
-            p.stride[1],
-            p.padding[1],
-            1,
+        let [oh, ow] = pooled_hw(
+            [h, w],
+            p.kernel_size,
+            p.stride,
+            p.padding,
+            [1, 1],
             p.ceil_mode,
         )?;
         let span = |o: usize, axis: usize, len: usize| {

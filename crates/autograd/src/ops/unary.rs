@@ -1,7 +1,7 @@
 //! Elementwise unary ops. One table: each row is a forward formula and its derivative,
 //! and the same table drives the gradcheck tests.
 
-use chainrule_tensor::{Element, Tensor, TensorError, TensorResult};
+use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::ops::one;
 use crate::{Site, Var};
@@ -200,21 +200,7 @@ impl Unary {
         x: &Tensor<T>,
         y: &Tensor<T>,
     ) -> TensorResult<Tensor<T>> {
-        if g.shape() != x.shape() || g.shape() != y.shape() {
-            return Err(TensorError::Shape(format!(
-                "gradient {} for input {}",
-                g.shape(),
-                x.shape()
-            )));
-        }
-        let d: Vec<T> = for_each_variant!(self, f => g
-            .data()
-            .iter()
-            .zip(x.data())
-            .zip(y.data())
-            .map(move |((&g, &x), &y)| g * f.derivative(x, y))
-            .collect());
-        Tensor::from_vec(d, g.dims())
+        for_each_variant!(self, f => g.zip3_map(x, y, move |g, x, y| g * f.derivative(x, y)))
     }
 }
 

@@ -62,6 +62,43 @@ impl<T: Element> Tensor<T> {
         Ok(Tensor::from_parts(self.shape().clone(), out))
     }
 
+    /// Combines three tensors of the same shape element by element (a backward rule's
+    /// `g · f'(x, y)`), in parallel above [`PARALLEL_THRESHOLD`] elements.
+    ///
+    /// # Errors
+    /// [`crate::TensorError::Shape`] when the shapes differ.
+    pub fn zip3_map(
+        &self,
+        b: &Tensor<T>,
+        c: &Tensor<T>,
+        f: impl Fn(T, T, T) -> T + Sync,
+    ) -> TensorResult<Tensor<T>> {
+        if self.shape() != b.shape() || self.shape() != c.shape() {
+            return Err(shape_err!(
+                "shapes {}, {} and {} differ",
+                self.shape(),
+                b.shape(),
+                c.shape()
+            ));
+        }
+        let (a, b, c) = (self.data(), b.data(), c.data());
+        let mut out = zeroed(a.len());
+        let run = |start: usize, o: &mut [T]| {
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = f(a[start + i], b[start + i], c[start + i]);
+            }
+        };
+        if a.len() >= PARALLEL_THRESHOLD {
+            let chunk = PARALLEL_THRESHOLD / 4;
+            out.par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(k, o)| run(k * chunk, o));
+        } else {
+            run(0, &mut out);
+        }
+        Ok(Tensor::from_parts(self.shape().clone(), out))
+    }
+
     /// Combines two tensors under NumPy broadcasting.
     ///
     /// ```

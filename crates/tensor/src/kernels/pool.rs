@@ -303,17 +303,28 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let mut dx = zeroed(n * c * h * w);
-        for ((dxp, gp), ap) in dx
-            .chunks_mut((h * w).max(1))
-            .zip(self.data().chunks(out_plane.max(1)))
-            .zip(argmax.chunks(out_plane.max(1)))
-        {
+        let plane = |(dxp, (gp, ap)): (&mut [T], (&[T], &[u32]))| -> TensorResult<()> {
             for (&g, &a) in gp.iter().zip(ap) {
                 let slot = dxp
                     .get_mut(a as usize)
                     .ok_or_else(|| shape_err!("arg-max {a} outside a {h}×{w} plane"))?;
                 *slot += g;
             }
+            Ok(())
+        };
+        let (in_plane, out_plane) = ((h * w).max(1), out_plane.max(1));
+        if dx.len() >= PARALLEL_THRESHOLD {
+            dx.par_chunks_mut(in_plane)
+                .zip(
+                    self.data()
+                        .par_chunks(out_plane)
+                        .zip(argmax.par_chunks(out_plane)),
+                )
+                .try_for_each(plane)?;
+        } else {
+            dx.chunks_mut(in_plane)
+                .zip(self.data().chunks(out_plane).zip(argmax.chunks(out_plane)))
+                .try_for_each(plane)?;
         }
         Ok(Tensor::from_parts(input.clone(), dx))
     }

@@ -7,6 +7,22 @@ use crate::error::shape_err;
 use crate::tensor::zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
+/// A new buffer of `len` elements, each block `fill(start, block)` writes; blocks run
+/// in parallel above [`PARALLEL_THRESHOLD`] elements. The one place elementwise kernels
+/// decide about threads.
+fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+    let mut out = zeroed(len);
+    if len >= PARALLEL_THRESHOLD {
+        let block = PARALLEL_THRESHOLD / 4;
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(k, o)| fill(k * block, o));
+    } else {
+        fill(0, &mut out);
+    }
+    out
+}
+
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
     ///
@@ -15,15 +31,11 @@ impl<T: Element> Tensor<T> {
     /// assert_eq!(t.data(), &[2.0; 3]);
     /// ```
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
-        let src = self.data();
-        let mut out = zeroed(src.len());
-        if src.len() >= PARALLEL_THRESHOLD {
-            out.par_chunks_mut(PARALLEL_THRESHOLD / 4)
-                .zip(src.par_chunks(PARALLEL_THRESHOLD / 4))
-                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)));
-        } else {
-            out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
-        }
+        let a = self.data();
+        let out = filled(a.len(), |start, o: &mut [T]| {
+            let a = &a[start..start + o.len()];
+            o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a));
+        });
         Tensor::from_parts(self.shape().clone(), out)
     }
 
@@ -44,26 +56,17 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let (a, b) = (self.data(), other.data());
-        let mut out = zeroed(a.len());
-        if a.len() >= PARALLEL_THRESHOLD {
-            let c = PARALLEL_THRESHOLD / 4;
-            out.par_chunks_mut(c)
-                .zip(a.par_chunks(c).zip(b.par_chunks(c)))
-                .for_each(|(o, (a, b))| {
-                    for i in 0..o.len() {
-                        o[i] = f(a[i], b[i]);
-                    }
-                });
-        } else {
-            for i in 0..out.len() {
-                out[i] = f(a[i], b[i]);
-            }
-        }
+        let out = filled(a.len(), |start, o: &mut [T]| {
+            let (a, b) = (&a[start..start + o.len()], &b[start..start + o.len()]);
+            o.iter_mut()
+                .zip(a.iter().zip(b))
+                .for_each(|(o, (&a, &b))| *o = f(a, b));
+        });
         Ok(Tensor::from_parts(self.shape().clone(), out))
     }
 
     /// Combines three tensors of the same shape element by element (a backward rule's
-    /// `g · f'(x, y)`), in parallel above [`PARALLEL_THRESHOLD`] elements.
+    /// `g · f'(x, y)`).
     ///
     /// # Errors
     /// [`crate::TensorError::Shape`] when the shapes differ.
@@ -82,20 +85,13 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let (a, b, c) = (self.data(), b.data(), c.data());
-        let mut out = zeroed(a.len());
-        let run = |start: usize, o: &mut [T]| {
-            for (i, o) in o.iter_mut().enumerate() {
-                *o = f(a[start + i], b[start + i], c[start + i]);
-            }
-        };
-        if a.len() >= PARALLEL_THRESHOLD {
-            let chunk = PARALLEL_THRESHOLD / 4;
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(k, o)| run(k * chunk, o));
-        } else {
-            run(0, &mut out);
-        }
+        let out = filled(a.len(), |start, o: &mut [T]| {
+            let r = start..start + o.len();
+            let (a, b, c) = (&a[r.clone()], &b[r.clone()], &c[r]);
+            o.iter_mut()
+                .zip(a.iter().zip(b.iter().zip(c)))
+                .for_each(|(o, (&a, (&b, &c)))| *o = f(a, b, c));
+        });
         Ok(Tensor::from_parts(self.shape().clone(), out))
     }
 

@@ -236,17 +236,7 @@ impl<T: Element> Tensor<T> {
         let mut out = zeroed(n * c * oh * ow);
         let mut arg = vec![0u32; n * c * oh * ow];
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
-        if p == MaxPool2dParams::new([2, 2]) && !p.ceil_mode {
-            per_plane(
-                self.data(),
-                h * w,
-                &mut out,
-                &mut arg,
-                oh * ow,
-                |x, y, a| max_pool_2x2(x, w, oh, ow, y, a),
-            );
-            return Ok((Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out), arg));
-        }
+        let unrolled_2x2 = p == MaxPool2dParams::new([2, 2]);
         let rows: Vec<(usize, usize)> = (0..oh)
             .map(|o| taps(o, st[0], dl[0], pd[0], k[0], h))
             .collect();
@@ -260,6 +250,9 @@ impl<T: Element> Tensor<T> {
             &mut arg,
             oh * ow,
             |x, y, a| {
+                if unrolled_2x2 {
+                    return max_pool_2x2(x, w, oh, ow, y, a);
+                }
                 for (oy, &(ki0, ki1)) in rows.iter().enumerate() {
                     for (ox, &(kj0, kj1)) in cols.iter().enumerate() {
                         // a window is never empty: it starts inside the input or its padding

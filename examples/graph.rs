@@ -18,7 +18,7 @@ pub fn record() -> chainrule::Result<Tape> {
         Linear::new(8, 3, &mut rng),
     );
     let tape = Tape::new();
-    let x = tape.constant(Tensor::ones(&[2, 4]));
+    let x = tape.constant(Tensor::ones(&[2, 4])?);
     let h = inp.forward(&x)?.relu();
     let h = shared.forward(&h)?.tanh();
     let h = shared.forward(&h)?.tanh(); // the same module again

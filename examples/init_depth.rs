@@ -76,14 +76,14 @@ impl DeepNet {
                 let cin = if i == 0 { 1 } else { width };
                 Conv2d::from_tensors(
                     init.sample(&[width, cin, 3, 3], &mut rng),
-                    Some(Tensor::zeros(&[width])),
+                    Some(Tensor::zeros(&[width]).expect("a small shape")),
                     same,
                 )
             })
             .collect();
         let head = Linear::from_tensors(
             init.sample(&[10, width], &mut rng),
-            Some(Tensor::zeros(&[10])),
+            Some(Tensor::zeros(&[10]).expect("a small shape")),
         );
         DeepNet { convs, head }
     }

@@ -16,9 +16,10 @@ pub struct ParamId(u64);
 ///
 /// ```
 /// use chainrule_autograd::{Param, Tensor};
-/// let w = Param::new(Tensor::<f32>::zeros(&[2, 2]));
+/// let w = Param::new(Tensor::<f32>::zeros(&[2, 2])?);
 /// w.update(|t| t.data_mut()[0] = 1.0);
 /// assert_eq!(w.value().data()[0], 1.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Param<T: Element = f32> {

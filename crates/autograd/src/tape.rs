@@ -193,13 +193,14 @@ impl<T: Element> Tape<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
     /// let tape = Tape::<f32>::new();
-    /// let x = tape.leaf(Tensor::ones(&[2]));
+    /// let x = tape.leaf(Tensor::ones(&[2])?);
     /// {
     ///     let _off = tape.no_grad();
     ///     let y = x.exp();
     ///     assert!(!y.is_tracked());
     /// }
     /// assert!(x.exp().is_tracked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn no_grad(&self) -> NoGradGuard<T> {
         let previous = self.inner.grad_enabled.replace(false);
@@ -301,9 +302,10 @@ impl<T: Element> Tape<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
     /// let tape = Tape::<f32>::new();
-    /// let x = tape.leaf(Tensor::ones(&[2]));
+    /// let x = tape.leaf(Tensor::ones(&[2])?);
     /// let _y = x.exp();
     /// assert!(tape.to_dot().contains("exp"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn to_dot(&self) -> String {
         let mut s = String::from(

@@ -2,6 +2,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use chainrule_tensor::{Element, Shape, Tensor};
 
+use crate::error::InOp;
 use crate::{backward, Error, Gradients, Result, Site, Tape};
 
 /// A value in a forward pass: its tensor, and (when tracked) its record on a [`Tape`].
@@ -81,7 +82,7 @@ impl<T: Element> Var<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
     /// let tape = Tape::<f64>::new();
-    /// let x = tape.leaf(Tensor::ones(&[3]));
+    /// let x = tape.leaf(Tensor::ones(&[3])?);
     /// let h = x.exp();
     /// h.retain_grad();
     /// let g = h.sum().backward()?;
@@ -116,7 +117,8 @@ impl<T: Element> Var<T> {
                 ),
             });
         }
-        self.run_backward(site, Tensor::full(self.dims(), T::ONE))
+        let seed = Tensor::full(self.dims(), T::ONE).in_op("backward", site)?;
+        self.run_backward(site, seed)
     }
 
     /// Backpropagates from this value with a given output gradient (a vector-Jacobian

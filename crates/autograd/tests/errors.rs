@@ -11,7 +11,7 @@ fn tape() -> Tape<f64> {
 }
 
 fn leaf(t: &Tape<f64>, dims: &[usize]) -> Var<f64> {
-    t.leaf(Tensor::ones(dims))
+    t.leaf(Tensor::ones(dims).unwrap())
 }
 
 /// The line number after `errors.rs:` in a message.
@@ -313,14 +313,14 @@ fn backward_needs_a_tracked_scalar() {
         line.contains(&line_of(&msg)) && msg.contains("one element, got shape [2]"),
         "{msg}"
     );
-    let c = t.constant(Tensor::ones(&[1])).exp();
+    let c = t.constant(Tensor::ones(&[1]).unwrap()).exp();
     assert!(c
         .backward()
         .unwrap_err()
         .to_string()
         .contains("does not depend"));
     assert!(y
-        .backward_with(&Tensor::ones(&[3]))
+        .backward_with(&Tensor::ones(&[3]).unwrap())
         .unwrap_err()
         .to_string()
         .contains("differs"));
@@ -331,8 +331,9 @@ fn an_error_raised_during_backward_points_at_the_recording_line() {
     let t = tape();
     let x = leaf(&t, &[2]);
     // A custom op whose rule returns a gradient of the wrong shape.
-    let bad_rule =
-        |_: &Tensor<f64>, _: &[bool]| Ok(InputGrads::from_iter([Some(Tensor::ones(&[5]))]));
+    let bad_rule = |_: &Tensor<f64>, _: &[bool]| {
+        Ok(InputGrads::from_iter([Some(Tensor::ones(&[5]).unwrap())]))
+    };
     let first = line!();
     let y = t
         .record("broken", Site::caller(), x.value().clone(), &[&x], bad_rule)

@@ -236,7 +236,7 @@ fn run_case<T: Element>(case: &Value, atol: f64, rtol: f64) -> Result<(), String
         let got = grads
             .wrt(var)
             .cloned()
-            .unwrap_or_else(|| Tensor::zeros(var.dims()));
+            .unwrap_or_else(|| Tensor::zeros(var.dims()).unwrap());
         if got.dims() != want.dims() {
             return Err(format!(
                 "grad {k} shape {:?}, want {:?}",

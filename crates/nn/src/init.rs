@@ -145,18 +145,52 @@ pub fn kaiming_std(dims: &[usize], mode: FanMode, nonlinearity: Nonlinearity) ->
 }
 
 /// A tensor of zeros.
-pub fn zeros<T: Element>(dims: &[usize]) -> Tensor<T> {
-    Tensor::zeros(dims)
+///
+/// ```
+/// assert_eq!(chainrule_nn::init::zeros::<f32>(&[2])?.data(), &[0.0; 2]);
+/// # Ok::<(), chainrule_nn::Error>(())
+/// ```
+///
+/// # Errors
+/// The shape is too large or cannot be allocated.
+pub fn zeros<T: Element>(dims: &[usize]) -> Result<Tensor<T>> {
+    Ok(Tensor::zeros(dims)?)
 }
 
 /// A tensor of ones.
-pub fn ones<T: Element>(dims: &[usize]) -> Tensor<T> {
-    Tensor::ones(dims)
+///
+/// ```
+/// assert_eq!(chainrule_nn::init::ones::<f32>(&[2])?.data(), &[1.0; 2]);
+/// # Ok::<(), chainrule_nn::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`zeros`].
+pub fn ones<T: Element>(dims: &[usize]) -> Result<Tensor<T>> {
+    Ok(Tensor::ones(dims)?)
 }
 
 /// A tensor filled with `value`.
-pub fn constant<T: Element>(dims: &[usize], value: f64) -> Tensor<T> {
-    Tensor::full(dims, T::from_f64(value))
+///
+/// ```
+/// assert_eq!(chainrule_nn::init::constant::<f32>(&[2], 0.5)?.data(), &[0.5; 2]);
+/// # Ok::<(), chainrule_nn::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`zeros`].
+pub fn constant<T: Element>(dims: &[usize], value: f64) -> Result<Tensor<T>> {
+    Ok(Tensor::full(dims, T::from_f64(value))?)
+}
+
+/// A tensor of `dims` whose elements are drawn in order from `draw` (the shape is
+/// checked and allocated before any draw).
+fn sampled<T: Element>(dims: &[usize], mut draw: impl FnMut() -> f64) -> Result<Tensor<T>> {
+    let mut t = Tensor::zeros(dims)?;
+    t.data_mut()
+        .iter_mut()
+        .for_each(|v| *v = T::from_f64(draw()));
+    Ok(t)
 }
 
 /// Samples from U(low, high).
@@ -175,12 +209,8 @@ pub fn uniform<T: Element, R: Rng + ?Sized>(
             reason: format!("bounds {low}..{high}"),
         });
     }
-    let n: usize = dims.iter().product();
     let d = Uniform::new_inclusive(low, high);
-    Ok(Tensor::from_vec(
-        (0..n).map(|_| T::from_f64(d.sample(rng))).collect(),
-        dims,
-    )?)
+    sampled(dims, || d.sample(rng))
 }
 
 /// Samples from N(mean, std²).
@@ -197,11 +227,7 @@ pub fn normal<T: Element, R: Rng + ?Sized>(
         what: "normal",
         reason: format!("std {std}: {e}"),
     })?;
-    let n: usize = dims.iter().product();
-    Ok(Tensor::from_vec(
-        (0..n).map(|_| T::from_f64(d.sample(rng))).collect(),
-        dims,
-    )?)
+    sampled(dims, || d.sample(rng))
 }
 
 /// Glorot uniform: U(±gain·√(6/(fan_in+fan_out))).

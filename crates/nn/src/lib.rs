@@ -13,7 +13,7 @@
 //! let model = Sequential::<f32>::new().push(Linear::new(4, 8, &mut rng)).push(ReLU).push(Linear::new(8, 3, &mut rng));
 //! let mut opt = Sgd::new(model.parameters(), 0.1).momentum(0.9);
 //! let tape = Tape::new();
-//! let x = tape.constant(Tensor::ones(&[2, 4]));
+//! let x = tape.constant(Tensor::ones(&[2, 4])?);
 //! let loss = model.forward(&x)?.cross_entropy(&[0, 2], chainrule_autograd::Reduction::Mean)?;
 //! let grads = loss.backward()?;
 //! opt.step(&grads)?;

@@ -5,7 +5,7 @@
 //! use chainrule_autograd::{Reduction, Tape, Tensor};
 //! use chainrule_nn::loss;
 //! let tape = Tape::<f64>::new();
-//! let logits = tape.leaf(Tensor::zeros(&[2, 4]));
+//! let logits = tape.leaf(Tensor::zeros(&[2, 4])?);
 //! let l = loss::cross_entropy(&logits, &[0, 3], Reduction::Mean)?;
 //! assert!((l.value().item().unwrap() - 4f64.ln()).abs() < 1e-12);
 //! # Ok::<(), chainrule_autograd::Error>(())

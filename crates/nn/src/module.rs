@@ -19,8 +19,9 @@ use chainrule_autograd::{Element, Param, Result, Var};
 ///         f(&format!("{prefix}s"), &self.s);
 ///     }
 /// }
-/// let m = Scale { s: Param::new(Tensor::ones(&[1])) };
+/// let m = Scale { s: Param::new(Tensor::ones(&[1])?) };
 /// assert_eq!(m.named_parameters()[0].0, "s");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Module<T: Element = f32> {
     /// Computes the output; parameters are brought onto `x`'s tape with

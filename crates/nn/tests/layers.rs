@@ -84,7 +84,7 @@ fn check(layer: &dyn Module<f64>, input: &[usize], want: &[usize]) {
 fn layers_have_the_documented_output_shapes() {
     let mut rng = StdRng::seed_from_u64(0);
     let tape = chainrule_autograd::Tape::<f32>::new();
-    let x = tape.constant(Tensor::zeros(&[2, 4, 8, 8]));
+    let x = tape.constant(Tensor::zeros(&[2, 4, 8, 8]).unwrap());
     let shape = |m: &dyn Module<f32>| m.forward(&x).unwrap().dims().to_vec();
     assert_eq!(shape(&Conv2d::new(4, 6, [3, 3], &mut rng)), [2, 6, 6, 6]);
     let strided = Conv2d::with_options(
@@ -115,7 +115,7 @@ fn layers_have_the_documented_output_shapes() {
     ] {
         assert_eq!(shape(act), [2, 4, 8, 8]);
     }
-    let flat = tape.constant(Tensor::zeros(&[5, 7]));
+    let flat = tape.constant(Tensor::zeros(&[5, 7]).unwrap());
     assert_eq!(
         Linear::new(7, 3, &mut rng).forward(&flat).unwrap().dims(),
         [5, 3]
@@ -188,7 +188,7 @@ fn gradients_through_each_layer_match_finite_differences() {
 fn dropout_scales_kept_units_and_is_identity_in_eval() {
     let d = Dropout::new(0.25, 1);
     let tape = chainrule_autograd::Tape::<f64>::new();
-    let x = tape.leaf(Tensor::ones(&[4000]));
+    let x = tape.leaf(Tensor::ones(&[4000]).unwrap());
     let y = Module::<f64>::forward(&d, &x).unwrap();
     let kept = y.value().data().iter().filter(|&&v| v != 0.0).count() as f64 / 4000.0;
     assert!((kept - 0.75).abs() < 0.03, "kept {kept}");

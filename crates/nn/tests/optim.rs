@@ -6,8 +6,8 @@ use chainrule_nn::optim::{Adam, Optimizer, Sgd};
 #[test]
 fn parameters_without_gradients_are_left_alone() {
     let (a, b) = (
-        Param::new(Tensor::<f64>::ones(&[2])),
-        Param::new(Tensor::<f64>::ones(&[2])),
+        Param::new(Tensor::<f64>::ones(&[2]).unwrap()),
+        Param::new(Tensor::<f64>::ones(&[2]).unwrap()),
     );
     let tape = Tape::new();
     let grads = tape.param(&a).square().sum().backward().unwrap();
@@ -35,10 +35,10 @@ fn sgd_minimises_a_quadratic() {
 
 #[test]
 fn a_gradient_of_the_wrong_shape_is_an_error() {
-    let w = Param::new(Tensor::<f64>::ones(&[2]));
+    let w = Param::new(Tensor::<f64>::ones(&[2]).unwrap());
     let tape = Tape::new();
     let grads = tape.param(&w).square().sum().backward().unwrap();
-    w.set(Tensor::ones(&[3])); // the parameter changed shape after backward
+    w.set(Tensor::ones(&[3]).unwrap()); // the parameter changed shape after backward
     let err = Sgd::new(vec![w], 0.1).step(&grads).unwrap_err();
     assert!(
         err.to_string()

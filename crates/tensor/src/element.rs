@@ -11,8 +11,12 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// use chainrule_tensor::Element;
 /// assert_eq!(<f64 as Element>::from_f64(0.5).exp(), 0.5f64.exp());
 /// ```
+///
+/// The trait is sealed: only `f32` and `f64` implement it, so the kernels' `unsafe`
+/// GEMM calls rely on nothing a downstream type could break.
 pub trait Element:
-    Copy
+    sealed::Sealed
+    + Copy
     + Send
     + Sync
     + Debug
@@ -57,10 +61,12 @@ pub trait Element:
     fn abs(self) -> Self;
     /// self^e for a real exponent.
     fn powf(self, e: Self) -> Self;
-    /// The larger of two values (NaN-propagating is not required).
+    /// The larger of two values; NaN when either is NaN (PyTorch's `maximum`).
     fn max(self, other: Self) -> Self;
-    /// The smaller of two values.
+    /// The smaller of two values; NaN when either is NaN (PyTorch's `minimum`).
     fn min(self, other: Self) -> Self;
+    /// True for +inf or −inf.
+    fn is_infinite(self) -> bool;
     /// True for NaN.
     fn is_nan(self) -> bool;
     /// Little-endian bytes, for checkpoints.
@@ -72,7 +78,10 @@ pub trait Element:
     /// reused across calls so hot loops (im2col) do not allocate and free megabytes each
     /// time; freeing them costs TLB-flush interrupts on every core. A nested call on the
     /// same thread gets a fresh buffer.
-    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    ///
+    /// # Errors
+    /// [`crate::TensorError::OutOfMemory`] when the buffer cannot be grown to `len`.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> crate::TensorResult<R>;
 
     /// `c = alpha·a·b + beta·c` on strided matrices.
     ///
@@ -97,6 +106,13 @@ pub trait Element:
         rsc: isize,
         csc: isize,
     );
+}
+
+mod sealed {
+    /// Keeps [`super::Element`] implemented by `f32` and `f64` only.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 macro_rules! impl_element {
@@ -144,7 +160,7 @@ macro_rules! impl_element {
             }
             #[inline]
             fn max(self, other: Self) -> Self {
-                if self >= other {
+                if self >= other || self.is_nan() {
                     self
                 } else {
                     other
@@ -152,11 +168,15 @@ macro_rules! impl_element {
             }
             #[inline]
             fn min(self, other: Self) -> Self {
-                if self <= other {
+                if self <= other || self.is_nan() {
                     self
                 } else {
                     other
                 }
+            }
+            #[inline]
+            fn is_infinite(self) -> bool {
+                <$t>::is_infinite(self)
             }
             #[inline]
             fn is_nan(self) -> bool {
@@ -177,18 +197,29 @@ macro_rules! impl_element {
                         .collect(),
                 )
             }
-            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> crate::TensorResult<R> {
+                let oom = || crate::TensorError::OutOfMemory {
+                    bytes: len.saturating_mul(std::mem::size_of::<$t>()),
+                    shape: crate::Shape::new(&[len]).unwrap_or_default(),
+                };
                 thread_local! {
                     static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
                 }
                 SCRATCH.with(|cell| match cell.try_borrow_mut() {
                     Ok(mut buf) => {
                         if buf.len() < len {
+                            let more = len - buf.len();
+                            buf.try_reserve_exact(more).map_err(|_| oom())?;
                             buf.resize(len, 0.0);
                         }
-                        f(&mut buf[..len])
+                        Ok(f(&mut buf[..len]))
                     }
-                    Err(_) => f(&mut vec![0.0; len]),
+                    Err(_) => {
+                        let mut fresh = Vec::new();
+                        fresh.try_reserve_exact(len).map_err(|_| oom())?;
+                        fresh.resize(len, 0.0);
+                        Ok(f(&mut fresh))
+                    }
                 })
             }
             unsafe fn gemm_raw(

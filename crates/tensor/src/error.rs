@@ -41,6 +41,21 @@ pub enum TensorError {
         /// The input's shape.
         shape: Shape,
     },
+    /// A shape whose element count (the product of its non-zero dims) exceeds
+    /// [`Shape::MAX_NUMEL`], so its byte size would not fit in `isize`.
+    #[error("shape {dims:?} is too large: the product of its non-zero dims exceeds {max} elements", max = Shape::MAX_NUMEL)]
+    TooLarge {
+        /// The dims asked for.
+        dims: Vec<usize>,
+    },
+    /// The allocator refused a buffer (the process keeps running; PyTorch raises here too).
+    #[error("out of memory: cannot allocate {bytes} bytes for a tensor of shape {shape}")]
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+        /// The shape of the tensor being allocated.
+        shape: Shape,
+    },
     /// The data length does not match the shape.
     #[error("data has {got} elements but shape {shape} needs {expected}")]
     DataLength {

@@ -9,14 +9,49 @@ use crate::{TensorError, TensorResult};
 pub struct Shape(SmallVec<[usize; 6]>);
 
 impl Shape {
+    /// The most elements a shape may describe: its byte size must fit in `isize` for
+    /// the widest element type (8 bytes), as Rust's allocations require.
+    pub const MAX_NUMEL: usize = isize::MAX as usize / 8;
+
     /// A shape from its dims.
     ///
+    /// The product of the non-zero dims must be at most [`Shape::MAX_NUMEL`]; that bounds
+    /// the element count, every stride and every partial product, so no size derived from
+    /// a `Shape` can overflow (a zero dim does not hide a huge one: `[0, 2^63, 2]` is
+    /// rejected too).
+    ///
     /// ```
-    /// let s = chainrule_tensor::Shape::new(&[2, 3]);
+    /// use chainrule_tensor::Shape;
+    /// let s = Shape::new(&[2, 3])?;
     /// assert_eq!(s.numel(), 6);
+    /// assert!(Shape::new(&[1 << 63, 2]).is_err());
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
-    pub fn new(dims: &[usize]) -> Self {
-        Shape(SmallVec::from_slice(dims))
+    ///
+    /// # Errors
+    /// [`TensorError::TooLarge`] when the product overflows the bound.
+    pub fn new(dims: &[usize]) -> TensorResult<Self> {
+        let mut total = 1usize;
+        for &d in dims.iter().filter(|&&d| d != 0) {
+            total = match total.checked_mul(d) {
+                Some(t) if t <= Self::MAX_NUMEL => t,
+                _ => {
+                    return Err(TensorError::TooLarge {
+                        dims: dims.to_vec(),
+                    })
+                }
+            };
+        }
+        Ok(Shape(SmallVec::from_slice(dims)))
+    }
+
+    /// The shape `[]` of a scalar.
+    ///
+    /// ```
+    /// assert_eq!(chainrule_tensor::Shape::scalar().numel(), 1);
+    /// ```
+    pub fn scalar() -> Self {
+        Shape(SmallVec::new())
     }
 
     /// The dims as a slice.
@@ -29,16 +64,18 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar shape `[]`).
+    /// Number of elements (1 for a scalar shape `[]`). Cannot overflow: construction
+    /// bounded it by [`Shape::MAX_NUMEL`].
     pub fn numel(&self) -> usize {
         self.0.iter().product()
     }
 
-    /// Row-major strides, in elements.
+    /// Row-major strides, in elements. Each is a product of non-zero dims of a valid
+    /// shape, so none overflows.
     pub fn strides(&self) -> SmallVec<[usize; 6]> {
         let mut s = SmallVec::from_elem(1, self.0.len());
         for i in (0..self.0.len().saturating_sub(1)).rev() {
-            s[i] = s[i + 1] * self.0[i + 1];
+            s[i] = s[i + 1] * self.0[i + 1].max(1);
         }
         s
     }
@@ -67,7 +104,7 @@ impl Shape {
     /// [`TensorError::Shape`] when some pair differs and neither is 1.
     pub fn broadcast(&self, other: &Shape) -> TensorResult<Shape> {
         let n = self.ndim().max(other.ndim());
-        let mut out = SmallVec::from_elem(0, n);
+        let mut out: SmallVec<[usize; 6]> = SmallVec::from_elem(0, n);
         for i in 0..n {
             let a = self.dim_from_right(n - 1 - i);
             let b = other.dim_from_right(n - 1 - i);
@@ -82,7 +119,8 @@ impl Shape {
                 }
             };
         }
-        Ok(Shape(out))
+        // Each extent is one of the operands', but their combination may be larger.
+        Shape::new(&out)
     }
 
     /// Extent of the dim `k` places from the right, 1 past the left end.
@@ -95,15 +133,10 @@ impl Shape {
     }
 }
 
-impl From<&[usize]> for Shape {
-    fn from(d: &[usize]) -> Self {
+impl TryFrom<&[usize]> for Shape {
+    type Error = TensorError;
+    fn try_from(d: &[usize]) -> TensorResult<Self> {
         Shape::new(d)
-    }
-}
-
-impl<const N: usize> From<[usize; N]> for Shape {
-    fn from(d: [usize; N]) -> Self {
-        Shape::new(&d)
     }
 }
 

@@ -24,9 +24,10 @@ impl<T: Element> Tensor<T> {
     /// A tensor from row-major data.
     ///
     /// # Errors
-    /// [`TensorError::DataLength`] when `data.len()` is not the product of `dims`.
+    /// [`TensorError::DataLength`] when `data.len()` is not the product of `dims`;
+    /// [`TensorError::TooLarge`] when the dims' product overflows.
     pub fn from_vec(data: Vec<T>, dims: &[usize]) -> TensorResult<Self> {
-        let shape = Shape::new(dims);
+        let shape = Shape::new(dims)?;
         if shape.numel() != data.len() {
             return Err(TensorError::DataLength {
                 expected: shape.numel(),
@@ -52,32 +53,47 @@ impl<T: Element> Tensor<T> {
     /// A tensor filled with `value`.
     ///
     /// ```
-    /// let t = chainrule_tensor::Tensor::full(&[2, 2], 3.0f32);
+    /// use chainrule_tensor::{Tensor, TensorError};
+    /// let t = Tensor::full(&[2, 2], 3.0f32)?;
     /// assert_eq!(t.data(), &[3.0; 4]);
+    /// // A terabyte is a typed error, not an abort.
+    /// let e = Tensor::<f32>::full(&[1 << 38], 0.0).unwrap_err();
+    /// assert!(matches!(e, TensorError::OutOfMemory { .. }));
+    /// # Ok::<(), TensorError>(())
     /// ```
-    pub fn full(dims: &[usize], value: T) -> Self {
-        let shape = Shape::new(dims);
-        Tensor {
-            data: Arc::new(vec![value; shape.numel()]),
-            shape,
-        }
+    ///
+    /// # Errors
+    /// [`TensorError::TooLarge`] when the dims' product overflows;
+    /// [`TensorError::OutOfMemory`] when the buffer cannot be allocated.
+    pub fn full(dims: &[usize], value: T) -> TensorResult<Self> {
+        let shape = Shape::new(dims)?;
+        let data = alloc_filled(&shape, value)?;
+        Ok(Tensor::from_parts(shape, data))
     }
 
     /// A tensor of zeros.
     ///
     /// ```
-    /// assert_eq!(chainrule_tensor::Tensor::<f32>::zeros(&[3]).data(), &[0.0; 3]);
+    /// assert_eq!(chainrule_tensor::Tensor::<f32>::zeros(&[3])?.data(), &[0.0; 3]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
-    pub fn zeros(dims: &[usize]) -> Self {
+    ///
+    /// # Errors
+    /// As [`Tensor::full`].
+    pub fn zeros(dims: &[usize]) -> TensorResult<Self> {
         Self::full(dims, T::ZERO)
     }
 
     /// A tensor of ones.
     ///
     /// ```
-    /// assert_eq!(chainrule_tensor::Tensor::<f32>::ones(&[2]).data(), &[1.0; 2]);
+    /// assert_eq!(chainrule_tensor::Tensor::<f32>::ones(&[2])?.data(), &[1.0; 2]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
-    pub fn ones(dims: &[usize]) -> Self {
+    ///
+    /// # Errors
+    /// As [`Tensor::full`].
+    pub fn ones(dims: &[usize]) -> TensorResult<Self> {
         Self::full(dims, T::ONE)
     }
 
@@ -87,12 +103,17 @@ impl<T: Element> Tensor<T> {
     /// assert_eq!(chainrule_tensor::Tensor::scalar(2.0f64).item(), Some(2.0));
     /// ```
     pub fn scalar(value: T) -> Self {
-        Self::full(&[], value)
+        Tensor::from_parts(Shape::scalar(), vec![value])
     }
 
-    /// Zeros with the shape of `self`.
+    /// Zeros with the shape of `self` (an allocation as large as one already live).
+    ///
+    /// ```
+    /// let t = chainrule_tensor::Tensor::<f32>::scalar(1.0).zeros_like();
+    /// assert_eq!(t.item(), Some(0.0));
+    /// ```
     pub fn zeros_like(&self) -> Self {
-        Self::full(self.dims(), T::ZERO)
+        Tensor::from_parts(self.shape.clone(), zeroed(self.numel()))
     }
 
     /// The shape.
@@ -123,9 +144,10 @@ impl<T: Element> Tensor<T> {
     /// Mutable data; copies the buffer first if it is shared with another clone.
     ///
     /// ```
-    /// let mut t = chainrule_tensor::Tensor::<f32>::zeros(&[2]);
+    /// let mut t = chainrule_tensor::Tensor::<f32>::zeros(&[2])?;
     /// t.data_mut()[1] = 5.0;
     /// assert_eq!(t.data(), &[0.0, 5.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
     pub fn data_mut(&mut self) -> &mut [T] {
         Arc::make_mut(&mut self.data).as_mut_slice()
@@ -144,8 +166,9 @@ impl<T: Element> Tensor<T> {
     /// Converts every element to another element type.
     ///
     /// ```
-    /// let t = chainrule_tensor::Tensor::<f64>::ones(&[2]).cast::<f32>();
+    /// let t = chainrule_tensor::Tensor::<f64>::ones(&[2])?.cast::<f32>();
     /// assert_eq!(t.data(), &[1.0f32, 1.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
     pub fn cast<U: Element>(&self) -> Tensor<U> {
         Tensor::from_parts(
@@ -164,7 +187,36 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-/// A vector of zeros written element by element. `vec![0.0; n]` maps the kernel's
+/// The buffer of a new tensor of `shape`, every element `value`: the one place kernels
+/// allocate outputs whose size comes from shapes or attributes, reserving fallibly so
+/// an impossible size is [`TensorError::OutOfMemory`] rather than an abort. Like
+/// [`zeroed`], it writes every element (no lazily mapped zero pages).
+pub(crate) fn alloc_filled<T: Element>(shape: &Shape, value: T) -> TensorResult<Vec<T>> {
+    let mut v = alloc_empty(shape)?;
+    v.resize(shape.numel(), value);
+    Ok(v)
+}
+
+/// An empty vector with room for `shape`'s elements, for kernels that append them.
+pub(crate) fn alloc_empty<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+    let n = shape.numel();
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| TensorError::OutOfMemory {
+            // cannot overflow: Shape bounds numel by isize::MAX / 8
+            bytes: n * std::mem::size_of::<T>(),
+            shape: shape.clone(),
+        })?;
+    Ok(v)
+}
+
+/// [`alloc_filled`] with zeros.
+pub(crate) fn alloc_zeroed<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+    alloc_filled(shape, T::ZERO)
+}
+
+/// A vector of zeros written element by element, for outputs the size of a live
+/// tensor. `vec![0.0; n]` maps the kernel's
 /// shared zero page instead, and the first `+=` into each page then faults twice and
 /// interrupts every other core to flush its TLB; writing the zeros up front avoids that.
 pub(crate) fn zeroed<T: Element>(n: usize) -> Vec<T> {

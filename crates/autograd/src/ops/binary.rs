@@ -37,7 +37,8 @@ impl Binary {
         }
     }
 
-    /// (∂f/∂a, ∂f/∂b) at (a, b). `maximum` splits a tie evenly, as PyTorch does.
+    /// (∂f/∂a, ∂f/∂b) at (a, b). `maximum` splits a tie evenly and, when either side is
+    /// NaN, passes the whole gradient to both, as PyTorch does.
     fn partials<T: Element>(self, a: T, b: T) -> (T, T) {
         let half = T::from_f64(0.5);
         match self {
@@ -47,7 +48,8 @@ impl Binary {
             Binary::Div => (T::ONE / b, -a / (b * b)),
             Binary::Maximum if a > b => (T::ONE, T::ZERO),
             Binary::Maximum if a < b => (T::ZERO, T::ONE),
-            Binary::Maximum => (half, half),
+            Binary::Maximum if a == b => (half, half),
+            Binary::Maximum => (T::ONE, T::ONE),
         }
     }
 }

@@ -12,8 +12,8 @@ impl<T: Element> Var<T> {
     /// ```
     /// use chainrule_autograd::{Conv2dParams, Tape, Tensor};
     /// let tape = Tape::<f32>::new();
-    /// let x = tape.constant(Tensor::zeros(&[64, 1, 28, 28]));
-    /// let w = tape.leaf(Tensor::zeros(&[3, 1, 5, 5]));
+    /// let x = tape.constant(Tensor::zeros(&[64, 1, 28, 28])?);
+    /// let w = tape.leaf(Tensor::zeros(&[3, 1, 5, 5])?);
     /// assert_eq!(x.conv2d(&w, None, Conv2dParams::default())?.dims(), &[64, 3, 24, 24]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -26,8 +26,8 @@ impl<T: Element> Var<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
     /// let tape = Tape::<f32>::new();
-    /// let a = tape.leaf(Tensor::ones(&[4, 2, 3]));
-    /// let b = tape.leaf(Tensor::ones(&[3, 5]));
+    /// let a = tape.leaf(Tensor::ones(&[4, 2, 3])?);
+    /// let b = tape.leaf(Tensor::ones(&[3, 5])?);
     /// assert_eq!(a.matmul(&b)?.dims(), &[4, 2, 5]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -109,7 +109,7 @@ impl<T: Element> Var<T> {
             };
             let mut out = InputGrads::from_iter([dx, dw]);
             if needs.len() == 3 {
-                out.push(needs[2].then(|| g2.sum_dims(&[0], false)));
+                out.push(needs[2].then(|| g2.sum_dims(&[0], false)).transpose()?);
             }
             Ok(out)
         };

@@ -30,7 +30,7 @@ impl<T: Element> Var<T> {
     ///
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
-    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[64, 3, 12, 12]));
+    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[64, 3, 12, 12])?);
     /// assert_eq!(x.flatten(1)?.dims(), &[64, 432]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -126,8 +126,8 @@ impl<T: Element> Var<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor, Var};
     /// let tape = Tape::<f32>::new();
-    /// let a = tape.leaf(Tensor::zeros(&[2, 3]));
-    /// let b = tape.leaf(Tensor::zeros(&[2, 2]));
+    /// let a = tape.leaf(Tensor::zeros(&[2, 3])?);
+    /// let b = tape.leaf(Tensor::zeros(&[2, 2])?);
     /// assert_eq!(Var::concat(&[&a, &b], 1)?.dims(), &[2, 5]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -11,7 +11,7 @@ impl<T: Element> Var<T> {
     ///
     /// ```
     /// use chainrule_autograd::{MaxPool2dParams, Tape, Tensor};
-    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[64, 3, 24, 24]));
+    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[64, 3, 24, 24])?);
     /// assert_eq!(x.max_pool2d(MaxPool2dParams::new([2, 2]))?.dims(), &[64, 3, 12, 12]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

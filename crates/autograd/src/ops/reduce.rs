@@ -21,7 +21,7 @@ impl<T: Element> Var<T> {
     /// ```
     /// use chainrule_autograd::{Tape, Tensor};
     /// let tape = Tape::<f32>::new();
-    /// let x = tape.leaf(Tensor::ones(&[2, 3, 4]));
+    /// let x = tape.leaf(Tensor::ones(&[2, 3, 4])?);
     /// assert_eq!(x.sum_dims(&[0, -1], true)?.dims(), &[1, 3, 1]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -66,11 +66,12 @@ impl<T: Element> Var<T> {
         } else {
             T::ONE
         };
-        let mut y = x.sum_dims(&dims, keepdim);
+        let mut y = x.sum_dims(&dims, keepdim).in_op(op, site)?;
         if mean {
             y = y.scale(scale);
         }
-        let (kept, full) = (reduced_shape(x.shape(), &dims, true), x.dims().to_vec());
+        let kept = reduced_shape(x.shape(), &dims, true).in_op(op, site)?;
+        let full = x.dims().to_vec();
         // dx = g broadcast back over the reduced dims (· 1/count for mean)
         let rule = move |g: &Tensor<T>, _: &[bool]| {
             let g = g.reshape(&signed(kept.dims()))?.broadcast_to(&full)?;
@@ -89,7 +90,8 @@ impl<T: Element> Var<T> {
         let x = self.value();
         let d = x.shape().resolve_dim(dim).in_op("max", site)?;
         let (y, arg) = x.max_dim(d, keepdim).in_op("max", site)?;
-        let (split, full) = (DimSplit::new(x.shape(), d), x.shape().clone());
+        let split = DimSplit::new(x.shape(), d).in_op("max", site)?;
+        let full = x.shape().clone();
         // dx[o, argmax, i] = g[o, i]
         let rule = move |g: &Tensor<T>, _: &[bool]| {
             let mut dx = vec![T::ZERO; full.numel()];
@@ -112,7 +114,7 @@ impl<T: Element> Var<T> {
         let x = self.value().clone();
         let d = x.shape().resolve_dim(dim).in_op("logsumexp", site)?;
         let y = x.logsumexp_dim(d, keepdim).in_op("logsumexp", site)?;
-        let kept: Shape = reduced_shape(x.shape(), &[d], true);
+        let kept: Shape = reduced_shape(x.shape(), &[d], true).in_op("logsumexp", site)?;
         let yk = y.reshape(&signed(kept.dims())).in_op("logsumexp", site)?;
         // dx = g · exp(x − y)
         let rule = move |g: &Tensor<T>, _: &[bool]| {

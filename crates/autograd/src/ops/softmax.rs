@@ -21,7 +21,9 @@ fn along_dim<T: Element>(
     for o in 0..s.outer {
         for i in 0..s.inner {
             let idx = |r: usize| (o * s.len + r) * s.inner + i;
-            let sum: T = (0..s.len).map(|r| h(gd[idx(r)], yd[idx(r)])).sum();
+            // f64 accumulator: a 2e6-wide f32 line summed in f32 drifts by a percent
+            let sum: f64 = (0..s.len).map(|r| h(gd[idx(r)], yd[idx(r)]).to_f64()).sum();
+            let sum = T::from_f64(sum);
             (0..s.len).for_each(|r| dx[idx(r)] = a(gd[idx(r)], yd[idx(r)], sum));
         }
     }
@@ -37,8 +39,9 @@ impl<T: Element> Var<T> {
     pub fn softmax(&self, dim: isize) -> Result<Var<T>> {
         let site = Site::caller();
         let d = self.shape().resolve_dim(dim).in_op("softmax", site)?;
-        let y = self.value().softmax(d);
-        let (yv, split) = (y.clone(), DimSplit::new(self.shape(), d));
+        let y = self.value().softmax(d).in_op("softmax", site)?;
+        let split = DimSplit::new(self.shape(), d).in_op("softmax", site)?;
+        let yv = y.clone();
         // dx = y · (g − Σ g·y)
         let rule = move |g: &Tensor<T>, _: &[bool]| {
             Ok(one(along_dim(
@@ -60,8 +63,9 @@ impl<T: Element> Var<T> {
     pub fn log_softmax(&self, dim: isize) -> Result<Var<T>> {
         let site = Site::caller();
         let d = self.shape().resolve_dim(dim).in_op("log_softmax", site)?;
-        let y = self.value().log_softmax(d);
-        let (yv, split) = (y.clone(), DimSplit::new(self.shape(), d));
+        let y = self.value().log_softmax(d).in_op("log_softmax", site)?;
+        let split = DimSplit::new(self.shape(), d).in_op("log_softmax", site)?;
+        let yv = y.clone();
         // dx = g − exp(y) · Σ g
         let rule = move |g: &Tensor<T>, _: &[bool]| {
             Ok(one(along_dim(

@@ -18,19 +18,20 @@ pub enum Unary {
     Log,
     /// √x
     Sqrt,
-    /// max(x, 0); derivative 0 at 0, as PyTorch
+    /// max(x, 0); NaN stays NaN; derivative 0 where the output is ≤ 0 and 1 elsewhere,
+    /// NaN included, as PyTorch
     Relu,
     /// 1 / (1 + e⁻ˣ)
     Sigmoid,
     /// tanh x
     Tanh,
-    /// |x|; derivative sign(x), 0 at 0
+    /// |x|; derivative sign(x), 0 at 0 and at NaN (PyTorch's `sgn`)
     Abs,
     /// x²
     Square,
     /// x for x > 0, slope·x otherwise
     LeakyRelu(f64),
-    /// xᵖ
+    /// xᵖ; the derivative of x⁰ is 0 everywhere (PyTorch), not 0·x⁻¹
     Powf(f64),
     /// c·x
     Scale(f64),
@@ -109,13 +110,16 @@ impl Unary {
             Unary::Exp => y,
             Unary::Log => T::ONE / x,
             Unary::Sqrt => c(0.5) / y,
-            Unary::Relu => step(T::ONE, T::ZERO),
+            Unary::Relu if y <= T::ZERO => T::ZERO,
+            Unary::Relu => T::ONE,
             Unary::Sigmoid => y * (T::ONE - y),
             Unary::Tanh => T::ONE - y * y,
-            Unary::Abs if x == T::ZERO => T::ZERO,
-            Unary::Abs => step(T::ONE, -T::ONE),
+            Unary::Abs if x > T::ZERO => T::ONE,
+            Unary::Abs if x < T::ZERO => -T::ONE,
+            Unary::Abs => T::ZERO,
             Unary::Square => c(2.0) * x,
             Unary::LeakyRelu(s) => step(T::ONE, c(s)),
+            Unary::Powf(0.0) => T::ZERO,
             Unary::Powf(p) => c(p) * x.powf(c(p - 1.0)),
             Unary::Scale(s) => c(s),
             Unary::AddScalar(_) => T::ONE,

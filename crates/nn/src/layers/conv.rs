@@ -13,7 +13,7 @@ use crate::{Error, Module};
 /// use chainrule_nn::{layers::Conv2d, Module};
 /// use rand::SeedableRng;
 /// let conv = Conv2d::<f32>::new(1, 3, [5, 5], &mut rand::rngs::StdRng::seed_from_u64(1));
-/// let x = Tape::new().constant(Tensor::zeros(&[64, 1, 28, 28]));
+/// let x = Tape::new().constant(Tensor::zeros(&[64, 1, 28, 28])?);
 /// assert_eq!(conv.forward(&x)?.dims(), &[64, 3, 24, 24]);
 /// # Ok::<(), chainrule_autograd::Error>(())
 /// ```

@@ -12,7 +12,7 @@ use crate::Module;
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::Dropout, Module};
 /// let d = Dropout::new(0.5, 7);
-/// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000]));
+/// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000])?);
 /// let y = d.forward(&x)?;
 /// assert!(y.value().data().iter().all(|&v| v == 0.0 || v == 2.0));
 /// Module::<f32>::set_training(&d, false);

@@ -8,7 +8,7 @@ use crate::Module;
 /// ```
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::Flatten, Module};
-/// let x = Tape::<f32>::new().constant(Tensor::zeros(&[64, 3, 12, 12]));
+/// let x = Tape::<f32>::new().constant(Tensor::zeros(&[64, 3, 12, 12])?);
 /// assert_eq!(Flatten::default().forward(&x)?.dims(), &[64, 432]);
 /// # Ok::<(), chainrule_autograd::Error>(())
 /// ```

@@ -14,7 +14,7 @@ use crate::Module;
 /// use chainrule_nn::{layers::Linear, Module};
 /// use rand::SeedableRng;
 /// let fc = Linear::<f32>::new(432, 10, &mut rand::rngs::StdRng::seed_from_u64(1));
-/// let x = Tape::new().constant(Tensor::zeros(&[64, 432]));
+/// let x = Tape::new().constant(Tensor::zeros(&[64, 432])?);
 /// assert_eq!(fc.forward(&x)?.dims(), &[64, 10]);
 /// assert_eq!(fc.num_parameters(), 4330);
 /// # Ok::<(), chainrule_autograd::Error>(())

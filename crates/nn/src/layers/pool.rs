@@ -7,7 +7,7 @@ use crate::Module;
 /// ```
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::MaxPool2d, Module};
-/// let x = Tape::<f32>::new().constant(Tensor::zeros(&[1, 3, 24, 24]));
+/// let x = Tape::<f32>::new().constant(Tensor::zeros(&[1, 3, 24, 24])?);
 /// assert_eq!(MaxPool2d::new([2, 2]).forward(&x)?.dims(), &[1, 3, 12, 12]);
 /// # Ok::<(), chainrule_autograd::Error>(())
 /// ```
@@ -63,7 +63,7 @@ impl<T: Element> Module<T> for AdaptiveAvgPool2d {
 /// ```
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::GlobalAvgPool2d, Module};
-/// let x = Tape::<f32>::new().constant(Tensor::ones(&[2, 8, 7, 7]));
+/// let x = Tape::<f32>::new().constant(Tensor::ones(&[2, 8, 7, 7])?);
 /// assert_eq!(GlobalAvgPool2d.forward(&x)?.dims(), &[2, 8]);
 /// # Ok::<(), chainrule_autograd::Error>(())
 /// ```

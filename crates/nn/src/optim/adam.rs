@@ -16,9 +16,10 @@ use super::{check_shape, Optimizer};
 /// ```
 /// use chainrule_autograd::{Param, Tensor};
 /// use chainrule_nn::optim::{Adam, Optimizer};
-/// let w = Param::new(Tensor::<f32>::zeros(&[3]));
+/// let w = Param::new(Tensor::<f32>::zeros(&[3])?);
 /// let opt = Adam::adamw(vec![w], 1e-3, 0.01);
 /// assert_eq!(opt.lr(), 1e-3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Adam<T: Element = f32> {
     params: Vec<Param<T>>,

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::matmul::{gemm, MatRef};
 use crate::error::{attr_err, shape_err};
-use crate::tensor::zeroed;
+use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Attributes of a 2-D convolution, PyTorch's names and meanings; pairs are `(h, w)`.
@@ -38,8 +38,10 @@ impl Default for Conv2dParams {
 }
 
 /// Every size a convolution kernel needs, checked once.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Geometry {
+    /// The output's shape `[n, o, oh, ow]`.
+    out: Shape,
     n: usize,
     c: usize,
     h: usize,
@@ -86,9 +88,22 @@ impl Geometry {
                 cg * g
             ));
         }
-        let eh = p.dilation[0] * (kh.max(1) - 1) + 1;
-        let ew = p.dilation[1] * (kw.max(1) - 1) + 1;
-        let (ph, pw) = (h + 2 * p.padding[0], wi + 2 * p.padding[1]);
+        let too_big = |attr: &'static str, v: [usize; 2]| {
+            attr_err(
+                attr,
+                format!("{v:?} makes the convolution's sizes overflow (input {x}, weight {w})"),
+            )
+        };
+        // (k − 1)·d + 1 and h + 2·pad, checked: a huge dilation or padding is an error,
+        // not a wrapped size.
+        let extent = |k: usize, d: usize| (k.max(1) - 1).checked_mul(d)?.checked_add(1);
+        let padded = |len: usize, pad: usize| pad.checked_mul(2)?.checked_add(len);
+        let (Some(eh), Some(ew)) = (extent(kh, p.dilation[0]), extent(kw, p.dilation[1])) else {
+            return Err(too_big("dilation", p.dilation));
+        };
+        let (Some(ph), Some(pw)) = (padded(h, p.padding[0]), padded(wi, p.padding[1])) else {
+            return Err(too_big("padding", p.padding));
+        };
         if kh == 0 || kw == 0 || eh > ph || ew > pw {
             return Err(attr_err(
                 "kernel_size",
@@ -97,7 +112,12 @@ impl Geometry {
         }
         let oh = (ph - eh) / p.stride[0] + 1;
         let ow = (pw - ew) / p.stride[1] + 1;
+        // The output and one image's im2col buffer must be describable shapes; this
+        // bounds every product the kernels form (n·o·oh·ow, c·kh·kw·oh·ow, offsets).
+        let out = Shape::new(&[n, o, oh, ow]).map_err(|_| too_big("padding", p.padding))?;
+        Shape::new(&[c, kh, kw, oh, ow]).map_err(|_| too_big("padding", p.padding))?;
         Ok(Geometry {
+            out,
             n,
             c,
             h,
@@ -230,8 +250,8 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::{Conv2dParams, Tensor};
-    /// let x = Tensor::<f32>::ones(&[1, 1, 5, 5]);
-    /// let w = Tensor::<f32>::ones(&[2, 1, 3, 3]);
+    /// let x = Tensor::<f32>::ones(&[1, 1, 5, 5])?;
+    /// let w = Tensor::<f32>::ones(&[2, 1, 3, 3])?;
     /// let y = x.conv2d(&w, None, Conv2dParams::default())?;
     /// assert_eq!(y.dims(), &[1, 2, 3, 3]);
     /// assert_eq!(y.data()[0], 9.0);
@@ -259,10 +279,9 @@ impl<T: Element> Tensor<T> {
             }
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
-        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
-        let mut out = vec![T::ZERO; g.n * g.o * plane];
+        let mut out = alloc_zeroed(&g.out)?;
         let cols_len = g.c * g.kh * g.kw * plane;
-        let image = |(x, y): (&[T], &mut [T])| {
+        let image = |(x, y): (&[T], &mut [T])| -> TensorResult<()> {
             T::with_scratch(cols_len, |cols| {
                 g.im2col(x, cols);
                 for grp in 0..g.groups {
@@ -278,12 +297,13 @@ impl<T: Element> Tensor<T> {
                         false,
                     );
                 }
-            });
+            })?;
             if let Some(b) = bias {
                 for (o, ys) in y.chunks_mut(plane).enumerate() {
                     ys.iter_mut().for_each(|v| *v += b.data()[o]);
                 }
             }
+            Ok(())
         };
         let x_img = g.c * g.h * g.w;
         let (xs, ys) = (x_img.max(1), (g.o * plane).max(1));
@@ -291,14 +311,14 @@ impl<T: Element> Tensor<T> {
             self.data()
                 .par_chunks(xs)
                 .zip(out.par_chunks_mut(ys))
-                .for_each(image);
+                .try_for_each(image)?;
         } else {
             self.data()
                 .chunks(xs)
                 .zip(out.chunks_mut(ys))
-                .for_each(image);
+                .try_for_each(image)?;
         }
-        Ok(Tensor::from_parts(Shape::new(&[g.n, g.o, g.oh, g.ow]), out))
+        Ok(Tensor::from_parts(g.out, out))
     }
 
     /// Gradients of [`Tensor::conv2d`] with respect to its input, weight and bias, given
@@ -315,7 +335,7 @@ impl<T: Element> Tensor<T> {
         needs: [bool; 3],
     ) -> TensorResult<(Option<Tensor<T>>, Option<Tensor<T>>, Option<Tensor<T>>)> {
         let g = Geometry::new(self.shape(), weight.shape(), p)?;
-        if grad.dims() != [g.n, g.o, g.oh, g.ow] {
+        if grad.shape() != &g.out {
             return Err(shape_err!(
                 "gradient {} should be [{}, {}, {}, {}]",
                 grad.shape(),
@@ -331,7 +351,7 @@ impl<T: Element> Tensor<T> {
         let wlen = weight.numel();
         let mut dx = zeroed(if needs[0] { self.numel() } else { 0 });
         // One chunk of images: its weight-gradient partial sum, and its slice of dx.
-        let chunk = |ci: usize, dx_chunk: &mut [T]| -> Vec<T> {
+        let chunk = |ci: usize, dx_chunk: &mut [T]| -> TensorResult<Vec<T>> {
             let mut dw = zeroed(if needs[1] { wlen } else { 0 });
             T::with_scratch(g.c * g.kh * g.kw * plane, |cols| {
                 let first = ci * per_chunk;
@@ -371,8 +391,8 @@ impl<T: Element> Tensor<T> {
                         g.col2im(cols, &mut dx_chunk[local * x_img..(local + 1) * x_img]);
                     }
                 }
-            });
-            dw
+            })?;
+            Ok(dw)
         };
         let chunks = g.n.div_ceil(per_chunk);
         let partials: Vec<Vec<T>> = if needs[0] {
@@ -383,12 +403,12 @@ impl<T: Element> Tensor<T> {
                 .into_par_iter()
                 .enumerate()
                 .map(|(ci, d)| chunk(ci, d))
-                .collect()
+                .collect::<TensorResult<_>>()?
         } else {
             (0..chunks)
                 .into_par_iter()
                 .map(|ci| chunk(ci, &mut []))
-                .collect()
+                .collect::<TensorResult<_>>()?
         };
         let dw = needs[1].then(|| {
             let mut dw = zeroed(wlen);
@@ -397,6 +417,7 @@ impl<T: Element> Tensor<T> {
             }
             Tensor::from_parts(weight.shape().clone(), dw)
         });
+        let bias_shape = Shape::new(&[g.o])?;
         let db = needs[2].then(|| {
             let mut db = zeroed(g.o);
             for img in grad.data().chunks(y_img.max(1)) {
@@ -404,7 +425,7 @@ impl<T: Element> Tensor<T> {
                     db[o] += ys.iter().copied().sum::<T>();
                 }
             }
-            Tensor::from_parts(Shape::new(&[g.o]), db)
+            Tensor::from_parts(bias_shape, db)
         });
         let dx = needs[0].then(|| Tensor::from_parts(self.shape().clone(), dx));
         Ok((dx, dw, db))

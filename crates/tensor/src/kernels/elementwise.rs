@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
-use crate::tensor::zeroed;
+use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// A new buffer of `len` elements, each block `fill(start, block)` writes; blocks run
@@ -27,8 +27,9 @@ impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
     ///
     /// ```
-    /// let t = chainrule_tensor::Tensor::<f32>::ones(&[3]).map(|v| v * 2.0);
+    /// let t = chainrule_tensor::Tensor::<f32>::ones(&[3])?.map(|v| v * 2.0);
     /// assert_eq!(t.data(), &[2.0; 3]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let a = self.data();
@@ -122,7 +123,7 @@ impl<T: Element> Tensor<T> {
             broadcast_strides(other.shape(), nd),
         );
         let (a, b) = (self.data(), other.data());
-        let mut out = zeroed(shape.numel());
+        let mut out = alloc_zeroed(&shape)?;
         for_each_offset(shape.dims(), [&sa, &sb], |i, [oa, ob]| {
             out[i] = f(a[oa], b[ob])
         });
@@ -158,8 +159,8 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::{Shape, Tensor};
-    /// let g = Tensor::<f32>::ones(&[2, 3]);
-    /// assert_eq!(g.sum_to(&Shape::new(&[3]))?.data(), &[2.0; 3]);
+    /// let g = Tensor::<f32>::ones(&[2, 3])?;
+    /// assert_eq!(g.sum_to(&Shape::new(&[3])?)?.data(), &[2.0; 3]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
     ///
@@ -172,11 +173,12 @@ impl<T: Element> Tensor<T> {
         if target.ndim() > self.ndim() || &target.broadcast(self.shape())? != self.shape() {
             return Err(shape_err!("cannot sum {} down to {}", self.shape(), target));
         }
-        let nd = self.ndim();
-        let so = broadcast_strides(target, nd);
-        let mut out = zeroed(target.numel());
-        let src = self.data();
-        for_each_offset(self.dims(), [&so], |i, [o]| out[o] += src[i]);
-        Ok(Tensor::from_parts(target.clone(), out))
+        // `target` padded with leading 1s to `self`'s rank has the same element order
+        let mut kept = vec![1; self.ndim() - target.ndim()];
+        kept.extend_from_slice(target.dims());
+        Ok(Tensor::from_parts(
+            target.clone(),
+            self.sum_into(&Shape::new(&kept)?),
+        ))
     }
 }

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::shape_err;
+use crate::tensor::alloc_zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Below this many multiply-adds a product stays on one thread.
@@ -13,21 +14,22 @@ use crate::{Element, Shape, Tensor, TensorResult};
 const PARALLEL_MACS: usize = 1 << 23;
 
 /// A read-only strided matrix: element `(i, j)` is `data[offset + i·rs + j·cs]`.
+/// Crate-internal: [`gemm`] checks that a view covers its dims before any raw access.
 #[derive(Clone, Copy)]
-pub struct MatRef<'a, T> {
+pub(crate) struct MatRef<'a, T> {
     /// The backing slice.
-    pub data: &'a [T],
+    pub(crate) data: &'a [T],
     /// Offset of element (0, 0).
-    pub offset: usize,
+    pub(crate) offset: usize,
     /// Row stride.
-    pub rs: usize,
+    pub(crate) rs: usize,
     /// Column stride.
-    pub cs: usize,
+    pub(crate) cs: usize,
 }
 
 impl<'a, T> MatRef<'a, T> {
     /// A row-major `rows × cols` matrix starting at `offset`, optionally transposed.
-    pub fn new(data: &'a [T], offset: usize, cols: usize, transposed: bool) -> Self {
+    pub(crate) fn new(data: &'a [T], offset: usize, cols: usize, transposed: bool) -> Self {
         if transposed {
             MatRef {
                 data,
@@ -45,9 +47,20 @@ impl<'a, T> MatRef<'a, T> {
         }
     }
 
-    /// True when every element of an `r × c` view lies inside `data`.
+    /// True when every element of an `r × c` view lies inside `data`, with every step
+    /// of the address arithmetic checked (a wrapped product must not pass) and the
+    /// strides small enough to pass to the raw GEMM as `isize`.
     fn covers(&self, r: usize, c: usize) -> bool {
-        r == 0 || c == 0 || self.offset + (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
+        if r == 0 || c == 0 {
+            return true;
+        }
+        let last = (r - 1)
+            .checked_mul(self.rs)
+            .zip((c - 1).checked_mul(self.cs))
+            .and_then(|(a, b)| a.checked_add(b))
+            .and_then(|v| v.checked_add(self.offset));
+        let strides_fit = isize::try_from(self.rs).is_ok() && isize::try_from(self.cs).is_ok();
+        strides_fit && last.is_some_and(|last| last < self.data.len())
     }
 }
 
@@ -57,8 +70,9 @@ impl<'a, T> MatRef<'a, T> {
 /// way, so the bits do not depend on the thread count.
 ///
 /// # Panics
-/// When an operand view runs past its slice (a bug in the calling kernel, not user input).
-pub fn gemm<T: Element>(
+/// When an operand view runs past its slice (a bug in the calling kernel, not user input:
+/// every caller derives its views from checked shapes).
+pub(crate) fn gemm<T: Element>(
     m: usize,
     k: usize,
     n: usize,
@@ -68,7 +82,7 @@ pub fn gemm<T: Element>(
     accumulate: bool,
 ) {
     assert!(
-        a.covers(m, k) && b.covers(k, n) && c.len() >= m * n,
+        a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
         "gemm operands out of bounds"
     );
     if m == 0 || n == 0 {
@@ -88,7 +102,9 @@ pub fn gemm<T: Element>(
     // Inside a rayon task (conv's per-image loop) the caller already keeps every thread
     // busy; splitting again would only repack the operands once per thread.
     let nested = rayon::current_thread_index().is_some();
-    if threads == 1 || nested || m * k * n < PARALLEL_MACS {
+    // saturating: m·n and k are each bounded, but their product need not be
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    if threads == 1 || nested || macs < PARALLEL_MACS {
         return gemm_serial(m, k, n, a, b, c, accumulate);
     }
     // Each thread packs its own block of one operand and all of the other: split the
@@ -235,7 +251,7 @@ fn gemm_serial<T: Element>(
     c: &mut [T],
     accumulate: bool,
 ) {
-    debug_assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m * n);
+    debug_assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m.saturating_mul(n));
     let beta = if accumulate { T::ONE } else { T::ZERO };
     // SAFETY: `gemm` asserted that every address a[offset + i·rs + p·cs] (i<m, p<k) and
     // b[..] (p<k, j<n) lies inside its slice (`covers`; sub-views only shrink m), and c
@@ -267,8 +283,8 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::Tensor;
-    /// let a = Tensor::<f64>::ones(&[5, 2, 3]);
-    /// let b = Tensor::<f64>::ones(&[3, 4]);
+    /// let a = Tensor::<f64>::ones(&[5, 2, 3])?;
+    /// let b = Tensor::<f64>::ones(&[3, 4])?;
     /// assert_eq!(a.matmul(&b)?.dims(), &[5, 2, 4]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
@@ -284,21 +300,22 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let a = if self.ndim() == 1 {
-            self.with_shape(Shape::new(&[1, self.numel()]))
+            self.with_shape(Shape::new(&[1, self.numel()])?)
         } else {
             self.clone()
         };
         let b = if other.ndim() == 1 {
-            other.with_shape(Shape::new(&[other.numel(), 1]))
+            other.with_shape(Shape::new(&[other.numel(), 1])?)
         } else {
             other.clone()
         };
-        let out = a.matmul_t(false, &b, false).map_err(|_| {
-            shape_err!(
+        let out = a.matmul_t(false, &b, false).map_err(|e| match e {
+            e @ (crate::TensorError::OutOfMemory { .. } | crate::TensorError::TooLarge { .. }) => e,
+            _ => shape_err!(
                 "cannot multiply {} by {}: inner dims differ or batch dims do not broadcast",
                 self.shape(),
                 other.shape()
-            )
+            ),
         })?;
         let mut dims = out.dims().to_vec();
         if other.ndim() == 1 {
@@ -307,7 +324,7 @@ impl<T: Element> Tensor<T> {
         if self.ndim() == 1 {
             dims.remove(dims.len() - if other.ndim() == 1 { 1 } else { 2 });
         }
-        Ok(out.with_shape(Shape::new(&dims)))
+        Ok(out.with_shape(Shape::new(&dims)?))
     }
 
     /// Batched product of `op(self)` and `op(other)` for operands of at least 2 dims,
@@ -343,18 +360,24 @@ impl<T: Element> Tensor<T> {
                 b.shape()
             ));
         }
-        let batch_a = Shape::new(&a.dims()[..a.ndim() - 2]);
-        let batch_b = Shape::new(&b.dims()[..b.ndim() - 2]);
+        let batch_a = Shape::new(&a.dims()[..a.ndim() - 2])?;
+        let batch_b = Shape::new(&b.dims()[..b.ndim() - 2])?;
         let batch = batch_a.broadcast(&batch_b)?;
+        let mut dims = batch.dims().to_vec();
+        dims.extend([m, n]);
+        let out_shape = Shape::new(&dims)?;
         let nb = batch.ndim();
         let scale =
             |s: Vec<usize>, size: usize| s.into_iter().map(|v| v * size).collect::<Vec<_>>();
         let sa = scale(broadcast_strides(&batch_a, nb), m * k);
         let sb = scale(broadcast_strides(&batch_b, nb), k * n);
+        if out_shape.numel() == 0 {
+            return Ok(Tensor::from_parts(out_shape, Vec::new()));
+        }
+        // one entry per batch element, each of which owns m·n > 0 outputs
         let mut offsets = Vec::with_capacity(batch.numel());
         for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
-        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
-        let mut out = vec![T::ZERO; batch.numel() * m * n];
+        let mut out = alloc_zeroed(&out_shape)?;
         let run = |c: &mut [T], [oa, ob]: [usize; 2]| {
             gemm(
                 m,
@@ -366,7 +389,8 @@ impl<T: Element> Tensor<T> {
                 false,
             )
         };
-        if offsets.len() > 1 && m * k * n * offsets.len() >= PARALLEL_MACS && m * n > 0 {
+        let macs = (m * n).saturating_mul(k).saturating_mul(offsets.len());
+        if offsets.len() > 1 && macs >= PARALLEL_MACS && m * n > 0 {
             out.par_chunks_mut(m * n)
                 .zip(offsets.par_iter())
                 .for_each(|(c, &o)| run(c, o));
@@ -375,9 +399,7 @@ impl<T: Element> Tensor<T> {
                 .zip(&offsets)
                 .for_each(|(c, &o)| run(c, o));
         }
-        let mut dims = batch.dims().to_vec();
-        dims.extend([m, n]);
-        Ok(Tensor::from_parts(Shape::new(&dims), out))
+        Ok(Tensor::from_parts(out_shape, out))
     }
 
     /// `x·wᵀ + b` for `x [.., in]`, `w [out, in]`, `b [out]`: PyTorch's `linear`, fused
@@ -403,9 +425,13 @@ impl<T: Element> Tensor<T> {
                 ));
             }
         }
-        let rows = self.numel() / in_f.max(1);
-        // written before it is read (GEMM with beta = 0), so lazily zeroed pages are fine
-        let mut out = vec![T::ZERO; rows * out_f];
+        let rows: usize = self.dims()[..self.ndim() - 1].iter().product();
+        let mut dims = self.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out_f;
+        }
+        let out_shape = Shape::new(&dims)?;
+        let mut out = alloc_zeroed(&out_shape)?;
         if let Some(b) = b {
             out.chunks_mut(out_f.max(1))
                 .for_each(|r| r.copy_from_slice(b.data()));
@@ -420,8 +446,6 @@ impl<T: Element> Tensor<T> {
             &mut out,
             b.is_some(),
         );
-        let mut dims = self.dims().to_vec();
-        *dims.last_mut().expect("ndim >= 1") = out_f;
-        Ok(Tensor::from_parts(Shape::new(&dims), out))
+        Ok(Tensor::from_parts(out_shape, out))
     }
 }

@@ -2,14 +2,14 @@
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::{attr_err, shape_err};
-use crate::tensor::zeroed;
+use crate::tensor::{alloc_empty, alloc_filled, alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
     /// Same data, new shape; one entry may be `-1` (inferred).
     ///
     /// ```
-    /// let t = chainrule_tensor::Tensor::<f32>::zeros(&[2, 6]).reshape(&[3, -1])?;
+    /// let t = chainrule_tensor::Tensor::<f32>::zeros(&[2, 6])?.reshape(&[3, -1])?;
     /// assert_eq!(t.dims(), &[3, 4]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
@@ -31,7 +31,11 @@ impl<T: Element> Tensor<T> {
                 d if d < 0 => {
                     return Err(attr_err("shape", format!("{dims:?} has a negative extent")))
                 }
-                d => known *= d as usize,
+                d => {
+                    known = known.checked_mul(d as usize).ok_or_else(|| {
+                        shape_err!("cannot reshape {} to {dims:?}: too large", self.shape())
+                    })?
+                }
             }
         }
         let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
@@ -45,7 +49,7 @@ impl<T: Element> Tensor<T> {
             }
             out[i] = self.numel() / known;
         }
-        let shape = Shape::new(&out);
+        let shape = Shape::new(&out)?;
         if shape.numel() != self.numel() {
             return Err(shape_err!(
                 "cannot reshape {} ({} elements) to {dims:?}",
@@ -82,7 +86,7 @@ impl<T: Element> Tensor<T> {
         let src = self.data();
         let mut out = zeroed(self.numel());
         for_each_offset(&out_dims, [&src_strides], |i, [o]| out[i] = src[o]);
-        Ok(Tensor::from_parts(Shape::new(&out_dims), out))
+        Ok(Tensor::from_parts(Shape::new(&out_dims)?, out))
     }
 
     /// Swaps two (resolved) dims.
@@ -106,7 +110,7 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// `self`'s shape does not broadcast to `dims`.
     pub fn broadcast_to(&self, dims: &[usize]) -> TensorResult<Tensor<T>> {
-        let target = Shape::new(dims);
+        let target = Shape::new(dims)?;
         if target.ndim() < self.ndim() || self.shape().broadcast(&target)? != target {
             return Err(shape_err!(
                 "cannot broadcast {} to {}",
@@ -119,11 +123,14 @@ impl<T: Element> Tensor<T> {
         }
         if let Some(v) = self.item() {
             // the backward of every full reduction lands here: a fill, not a strided walk
-            return Ok(Tensor::full(dims, v));
+            return Ok(Tensor::from_parts(
+                target.clone(),
+                alloc_filled(&target, v)?,
+            ));
         }
         let ss = broadcast_strides(self.shape(), target.ndim());
         let src = self.data();
-        let mut out = zeroed(target.numel());
+        let mut out = alloc_zeroed(&target)?;
         for_each_offset(dims, [&ss], |i, [o]| out[i] = src[o]);
         Ok(Tensor::from_parts(target, out))
     }
@@ -154,25 +161,35 @@ impl<T: Element> Tensor<T> {
                     shapes.join(", ")
                 ));
             }
-            dims[dim] += p.dims()[dim];
+            dims[dim] = dims[dim]
+                .checked_add(p.dims()[dim])
+                .ok_or_else(|| shape_err!("concatenated extent along dim {dim} overflows"))?;
         }
+        let shape = Shape::new(&dims)?;
         let outer: usize = dims[..dim].iter().product();
-        let mut out = Vec::with_capacity(dims.iter().product());
+        let mut out = alloc_empty(&shape)?;
         for o in 0..outer {
             for p in parts {
                 let row = p.numel() / outer.max(1);
                 out.extend_from_slice(&p.data()[o * row..(o + 1) * row]);
             }
         }
-        Ok(Tensor::from_parts(Shape::new(&dims), out))
+        Ok(Tensor::from_parts(shape, out))
     }
 
     /// The slice `start..start+length` of a (resolved) dim.
     ///
     /// # Errors
-    /// The range runs past the dim's extent.
+    /// `dim` out of range, or the range runs past the dim's extent.
     pub fn narrow(&self, dim: usize, start: usize, length: usize) -> TensorResult<Tensor<T>> {
-        let extent = self.dims()[dim];
+        let extent = *self
+            .dims()
+            .get(dim)
+            .ok_or_else(|| crate::TensorError::DimOutOfRange {
+                dim: isize::try_from(dim).unwrap_or(isize::MAX),
+                ndim: self.ndim(),
+                shape: self.shape().clone(),
+            })?;
         if start.checked_add(length).is_none_or(|end| end > extent) {
             return Err(attr_err(
                 "start",
@@ -185,14 +202,15 @@ impl<T: Element> Tensor<T> {
         }
         let outer: usize = self.dims()[..dim].iter().product();
         let inner: usize = self.dims()[dim + 1..].iter().product();
-        let mut out = Vec::with_capacity(outer * length * inner);
+        let mut dims = self.dims().to_vec();
+        dims[dim] = length;
+        let shape = Shape::new(&dims)?;
+        let mut out = alloc_empty(&shape)?;
         for o in 0..outer {
             let base = (o * extent + start) * inner;
             out.extend_from_slice(&self.data()[base..base + length * inner]);
         }
-        let mut dims = self.dims().to_vec();
-        dims[dim] = length;
-        Ok(Tensor::from_parts(Shape::new(&dims), out))
+        Ok(Tensor::from_parts(shape, out))
     }
 
     /// The inverse of [`Tensor::narrow`]: places `self` at `start` along `dim` inside zeros
@@ -203,9 +221,12 @@ impl<T: Element> Tensor<T> {
     pub fn unnarrow(&self, full: &Shape, dim: usize, start: usize) -> TensorResult<Tensor<T>> {
         let length = self.dims().get(dim).copied().unwrap_or(0);
         let fits = full.ndim() == self.ndim()
+            && dim < full.ndim()
             && (0..full.ndim()).all(|d| {
                 if d == dim {
-                    start + length <= full.dims()[d]
+                    start
+                        .checked_add(length)
+                        .is_some_and(|end| end <= full.dims()[d])
                 } else {
                     full.dims()[d] == self.dims()[d]
                 }
@@ -220,7 +241,7 @@ impl<T: Element> Tensor<T> {
         let extent = full.dims()[dim];
         let outer: usize = full.dims()[..dim].iter().product();
         let inner: usize = full.dims()[dim + 1..].iter().product();
-        let mut out = zeroed(full.numel());
+        let mut out = alloc_zeroed(full)?;
         for o in 0..outer {
             let dst = (o * extent + start) * inner;
             let src = o * length * inner;

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::PARALLEL_THRESHOLD;
 use crate::error::{attr_err, shape_err};
-use crate::tensor::zeroed;
+use crate::tensor::alloc_zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Attributes of `max_pool2d`; PyTorch's defaults are stride = kernel, no padding.
@@ -97,17 +97,29 @@ fn pooled_len(
             format!("{p} exceeds half the kernel size {k}"),
         ));
     }
-    let span = d * (k - 1) + 1;
-    if input + 2 * p < span {
+    let overflow = |attr: &'static str, v: usize| {
+        attr_err(
+            attr,
+            format!("{v} makes the pooling window's size overflow"),
+        )
+    };
+    let span = (k - 1)
+        .checked_mul(d)
+        .and_then(|v| v.checked_add(1))
+        .ok_or_else(|| overflow("dilation", d))?;
+    let padded = p
+        .checked_mul(2)
+        .and_then(|v| v.checked_add(input))
+        .ok_or_else(|| overflow("padding", p))?;
+    if padded < span {
         return Err(attr_err(
             "kernel_size",
-            format!(
-                "window {span} is larger than the padded input {}",
-                input + 2 * p
-            ),
+            format!("window {span} is larger than the padded input {padded}"),
         ));
     }
-    let mut out = (input + 2 * p - span + if ceil { s - 1 } else { 0 }) / s + 1;
+    // (padded − span + s − 1) / s + 1 without forming padded − span + s − 1
+    let rest = padded - span;
+    let mut out = rest / s + 1 + usize::from(ceil && rest % s != 0);
     // The last window must start inside the input or its left padding.
     if ceil && (out - 1) * s >= input + p {
         out -= 1;
@@ -233,8 +245,21 @@ impl<T: Element> Tensor<T> {
             p.dilation,
             p.ceil_mode,
         )?;
-        let mut out = zeroed(n * c * oh * ow);
-        let mut arg = vec![0u32; n * c * oh * ow];
+        if u32::try_from(h * w).is_err() {
+            return Err(shape_err!(
+                "input {} has planes of more than 2^32 elements; max_pool2d's indices are u32",
+                self.shape()
+            ));
+        }
+        let out_shape = Shape::new(&[n, c, oh, ow])?;
+        let mut out = alloc_zeroed(&out_shape)?;
+        let mut arg = Vec::new();
+        arg.try_reserve_exact(out.len())
+            .map_err(|_| crate::TensorError::OutOfMemory {
+                bytes: out.len() * 4,
+                shape: out_shape.clone(),
+            })?;
+        arg.resize(out.len(), 0u32);
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
         let unrolled_2x2 = p == MaxPool2dParams::new([2, 2]);
         let rows: Vec<(usize, usize)> = (0..oh)
@@ -277,7 +302,7 @@ impl<T: Element> Tensor<T> {
                 }
             },
         );
-        Ok((Tensor::from_parts(Shape::new(&[n, c, oh, ow]), out), arg))
+        Ok((Tensor::from_parts(out_shape, out), arg))
     }
 
     /// Backward of [`Tensor::max_pool2d`]: routes each output gradient to its arg-max.
@@ -288,14 +313,17 @@ impl<T: Element> Tensor<T> {
     pub fn max_pool2d_backward(&self, input: &Shape, argmax: &[u32]) -> TensorResult<Tensor<T>> {
         let [n, c, h, w] = check_4d(input)?;
         let out_plane = self.numel() / (n * c).max(1);
-        if argmax.len() != self.numel() || self.dims().get(..2) != Some(&[n, c][..]) {
+        if argmax.len() != self.numel()
+            || self.ndim() != 4
+            || self.dims().get(..2) != Some(&[n, c][..])
+        {
             return Err(shape_err!(
                 "gradient {} does not match pooled input {}",
                 self.shape(),
                 input
             ));
         }
-        let mut dx = zeroed(n * c * h * w);
+        let mut dx = alloc_zeroed(input)?;
         let plane = |(dxp, (gp, ap)): (&mut [T], (&[T], &[u32]))| -> TensorResult<()> {
             for (&g, &a) in gp.iter().zip(ap) {
                 let slot = dxp
@@ -326,7 +354,7 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::{AvgPool2dParams, Tensor};
-    /// let x = Tensor::<f32>::ones(&[1, 1, 4, 4]);
+    /// let x = Tensor::<f32>::ones(&[1, 1, 4, 4])?;
     /// assert_eq!(x.avg_pool2d(AvgPool2dParams::new([2, 2]))?.data(), &[1.0; 4]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
@@ -335,7 +363,7 @@ impl<T: Element> Tensor<T> {
     /// As [`Tensor::max_pool2d`].
     pub fn avg_pool2d(&self, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
         let dims @ [_, _, h, w] = check_4d(self.shape())?;
-        Ok(MeanWindows::avg(h, w, p)?.pool(self, dims))
+        MeanWindows::avg(h, w, p)?.pool(self, dims)
     }
 
     /// Backward of [`Tensor::avg_pool2d`]; `self` is the output gradient.
@@ -356,7 +384,7 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::Tensor;
-    /// let x = Tensor::<f32>::ones(&[2, 3, 5, 5]);
+    /// let x = Tensor::<f32>::ones(&[2, 3, 5, 5])?;
     /// assert_eq!(x.adaptive_avg_pool2d([1, 1])?.dims(), &[2, 3, 1, 1]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
@@ -365,7 +393,7 @@ impl<T: Element> Tensor<T> {
     /// Non-4-D input or a zero output size.
     pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> TensorResult<Tensor<T>> {
         let dims @ [_, _, h, w] = check_4d(self.shape())?;
-        Ok(MeanWindows::adaptive(h, w, output_size)?.pool(self, dims))
+        MeanWindows::adaptive(h, w, output_size)?.pool(self, dims)
     }
 
     /// Backward of [`Tensor::adaptive_avg_pool2d`]; `self` is the output gradient.
@@ -377,6 +405,20 @@ impl<T: Element> Tensor<T> {
         let [.., oh, ow] = check_4d(self.shape())?;
         MeanWindows::adaptive(h, w, [oh, ow])?.spread(self, input)
     }
+}
+
+/// The number of windows of an `oh × ow` output, refused when the window table itself
+/// could not be allocated (the table is built before any image is pooled).
+fn windows_len(oh: usize, ow: usize) -> TensorResult<usize> {
+    let shape = Shape::new(&[oh, ow])?;
+    let bytes = shape.numel().saturating_mul(std::mem::size_of::<Window>());
+    Vec::<Window>::new()
+        .try_reserve_exact(shape.numel())
+        .map_err(|_| crate::TensorError::OutOfMemory {
+            bytes,
+            shape: shape.clone(),
+        })?;
+    Ok(shape.numel())
 }
 
 /// One pooling window, clipped to the plane, and the divisor of its mean.
@@ -418,7 +460,7 @@ impl MeanWindows {
                 (end - start) as usize,
             )
         };
-        let windows = (0..oh * ow)
+        let windows = (0..windows_len(oh, ow)?)
             .map(|o| {
                 let ((rows, padded_h), (cols, padded_w)) = (span(o / ow, 0, h), span(o % ow, 1, w));
                 let real = (rows.1 - rows.0) * (cols.1 - cols.0);
@@ -448,9 +490,16 @@ impl MeanWindows {
                 ),
             ));
         }
+        if oh.checked_mul(h + 1).is_none() || ow.checked_mul(w + 1).is_none() {
+            return Err(attr_err(
+                "output_size",
+                format!("{:?} over the input plane {h}×{w} overflows", [oh, ow]),
+            ));
+        }
+        // o < out, so (o + 1)·len ≤ out·len, checked above
         let span =
             |o: usize, out: usize, len: usize| (o * len / out, ((o + 1) * len).div_ceil(out));
-        let windows = (0..oh * ow)
+        let windows = (0..windows_len(oh, ow)?)
             .map(|o| {
                 let (rows, cols) = (span(o / ow, oh, h), span(o % ow, ow, w));
                 Window {
@@ -464,8 +513,9 @@ impl MeanWindows {
     }
 
     /// The mean of every window of every plane of `x [n, c, h, w]`.
-    fn pool<T: Element>(&self, x: &Tensor<T>, [n, c, h, w]: [usize; 4]) -> Tensor<T> {
-        let mut out = zeroed(n * c * self.oh * self.ow);
+    fn pool<T: Element>(&self, x: &Tensor<T>, [n, c, h, w]: [usize; 4]) -> TensorResult<Tensor<T>> {
+        let out_shape = Shape::new(&[n, c, self.oh, self.ow])?;
+        let mut out = alloc_zeroed(&out_shape)?;
         per_plane::<T, ()>(
             x.data(),
             h * w,
@@ -484,7 +534,7 @@ impl MeanWindows {
                 }
             },
         );
-        Tensor::from_parts(Shape::new(&[n, c, self.oh, self.ow]), out)
+        Ok(Tensor::from_parts(out_shape, out))
     }
 
     /// The backward of [`MeanWindows::pool`]: each output gradient, divided by its
@@ -498,7 +548,7 @@ impl MeanWindows {
                 input
             ));
         }
-        let mut dx = zeroed(n * c * h * w);
+        let mut dx = alloc_zeroed(input)?;
         for (dxp, gp) in dx
             .chunks_mut((h * w).max(1))
             .zip(g.data().chunks((self.oh * self.ow).max(1)))

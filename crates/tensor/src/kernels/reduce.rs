@@ -1,8 +1,15 @@
 //! Reductions: sum and mean over any dims, max and logsumexp along one dim.
 
 use super::{broadcast_strides, for_each_offset};
-use crate::tensor::zeroed;
+use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorError, TensorResult};
+
+/// Sums `values` with an `f64` accumulator, rounding once at the end: an `f32` sum of
+/// 10⁷ terms then stays within one rounding of the exact value (a sequential `f32` sum
+/// drifts by percents), and the order is fixed, so threads never change the bits.
+pub(crate) fn accurate_sum<T: Element>(values: impl IntoIterator<Item = T>) -> T {
+    T::from_f64(values.into_iter().map(T::to_f64).sum())
+}
 
 /// A tensor seen as `[outer, len, inner]` around one dim, the layout every
 /// single-dim reduction and softmax walks.
@@ -18,18 +25,60 @@ pub struct DimSplit {
 
 impl DimSplit {
     /// Splits `shape` around `dim` (already resolved).
-    pub fn new(shape: &Shape, dim: usize) -> Self {
+    ///
+    /// ```
+    /// use chainrule_tensor::{kernels::reduce::DimSplit, Shape};
+    /// let s = DimSplit::new(&Shape::new(&[2, 3, 4])?, 1)?;
+    /// assert_eq!((s.outer, s.len, s.inner), (2, 3, 4));
+    /// assert!(DimSplit::new(&Shape::new(&[2, 3])?, 5).is_err());
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TensorError::DimOutOfRange`] when `dim >= ndim`.
+    pub fn new(shape: &Shape, dim: usize) -> TensorResult<Self> {
         let d = shape.dims();
-        DimSplit {
+        if dim >= d.len() {
+            return Err(TensorError::DimOutOfRange {
+                dim: isize::try_from(dim).unwrap_or(isize::MAX),
+                ndim: d.len(),
+                shape: shape.clone(),
+            });
+        }
+        Ok(DimSplit {
             outer: d[..dim].iter().product(),
             len: d[dim],
             inner: d[dim + 1..].iter().product(),
-        }
+        })
     }
 }
 
+/// Checks resolved `dims` against `shape`: each in range, none twice.
+fn check_dims(shape: &Shape, dims: &[usize]) -> TensorResult<()> {
+    for (i, &d) in dims.iter().enumerate() {
+        if d >= shape.ndim() {
+            return Err(TensorError::DimOutOfRange {
+                dim: isize::try_from(d).unwrap_or(isize::MAX),
+                ndim: shape.ndim(),
+                shape: shape.clone(),
+            });
+        }
+        if dims[..i].contains(&d) {
+            return Err(crate::error::attr_err(
+                "dims",
+                format!("dim {d} appears twice in {dims:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The output shape of reducing `dims` of `shape`, with or without the kept 1s.
-pub fn reduced_shape(shape: &Shape, dims: &[usize], keepdim: bool) -> Shape {
+///
+/// # Errors
+/// A dim out of range or repeated.
+pub fn reduced_shape(shape: &Shape, dims: &[usize], keepdim: bool) -> TensorResult<Shape> {
+    check_dims(shape, dims)?;
     let out: Vec<usize> = shape
         .dims()
         .iter()
@@ -70,16 +119,28 @@ impl<T: Element> Tensor<T> {
     ///
     /// ```
     /// use chainrule_tensor::Tensor;
-    /// let t = Tensor::<f32>::ones(&[2, 3]);
-    /// assert_eq!(t.sum_dims(&[1], false).data(), &[3.0, 3.0]);
+    /// let t = Tensor::<f32>::ones(&[2, 3])?;
+    /// assert_eq!(t.sum_dims(&[1], false)?.data(), &[3.0, 3.0]);
+    /// assert!(t.sum_dims(&[7], false).is_err());
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
-    pub fn sum_dims(&self, dims: &[usize], keepdim: bool) -> Tensor<T> {
-        let kept = reduced_shape(self.shape(), dims, true);
-        let so = broadcast_strides(&kept, self.ndim());
-        let mut out = zeroed(kept.numel());
+    ///
+    /// # Errors
+    /// A dim out of range or repeated.
+    pub fn sum_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
+        let kept = reduced_shape(self.shape(), dims, true)?;
+        let out_shape = reduced_shape(self.shape(), dims, keepdim)?;
+        Ok(Tensor::from_parts(out_shape, self.sum_into(&kept)))
+    }
+
+    /// Sums every element into its slot of `kept` (a shape that broadcasts to `self`'s
+    /// with as many dims), accumulating in `f64` (see [`accurate_sum`]).
+    pub(crate) fn sum_into(&self, kept: &Shape) -> Vec<T> {
+        let so = broadcast_strides(kept, self.ndim());
+        let mut acc = zeroed::<f64>(kept.numel());
         let src = self.data();
-        for_each_offset(self.dims(), [&so], |i, [o]| out[o] += src[i]);
-        Tensor::from_parts(reduced_shape(self.shape(), dims, keepdim), out)
+        for_each_offset(self.dims(), [&so], |i, [o]| acc[o] += src[i].to_f64());
+        acc.into_iter().map(T::from_f64).collect()
     }
 
     /// Mean over `dims` (resolved).
@@ -87,9 +148,10 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// [`TensorError::EmptyReduction`] when the reduced dims hold no elements.
     pub fn mean_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
+        check_dims(self.shape(), dims)?;
         let count = self.reduced_count(dims)?;
         Ok(self
-            .sum_dims(dims, keepdim)
+            .sum_dims(dims, keepdim)?
             .scale(T::ONE / T::from_f64(count as f64)))
     }
 
@@ -98,6 +160,7 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// [`TensorError::EmptyReduction`] when it is zero.
     pub fn reduced_count(&self, dims: &[usize]) -> TensorResult<usize> {
+        check_dims(self.shape(), dims)?;
         let count: usize = dims.iter().map(|&d| self.dims()[d]).product();
         if count == 0 {
             return Err(TensorError::EmptyReduction {
@@ -113,11 +176,12 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// [`TensorError::EmptyReduction`] when `dim` has extent 0.
     pub fn max_dim(&self, dim: usize, keepdim: bool) -> TensorResult<(Tensor<T>, Vec<usize>)> {
-        let s = DimSplit::new(self.shape(), dim);
+        let s = DimSplit::new(self.shape(), dim)?;
         self.reduced_count(&[dim])?;
+        let out_shape = reduced_shape(self.shape(), &[dim], keepdim)?;
         let x = self.data();
-        let mut vals = zeroed(s.outer * s.inner);
-        let mut arg = vec![0usize; s.outer * s.inner];
+        let mut vals = alloc_zeroed(&out_shape)?;
+        let mut arg = vec![0usize; vals.len()];
         for o in 0..s.outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;
@@ -133,10 +197,7 @@ impl<T: Element> Tensor<T> {
                 arg[o * s.inner + i] = at;
             }
         }
-        Ok((
-            Tensor::from_parts(reduced_shape(self.shape(), &[dim], keepdim), vals),
-            arg,
-        ))
+        Ok((Tensor::from_parts(out_shape, vals), arg))
     }
 
     /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite.
@@ -144,23 +205,25 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// [`TensorError::EmptyReduction`] when `dim` has extent 0.
     pub fn logsumexp_dim(&self, dim: usize, keepdim: bool) -> TensorResult<Tensor<T>> {
-        let s = DimSplit::new(self.shape(), dim);
+        let s = DimSplit::new(self.shape(), dim)?;
         self.reduced_count(&[dim])?;
+        let out_shape = reduced_shape(self.shape(), &[dim], keepdim)?;
         let x = self.data();
-        let mut out = zeroed(s.outer * s.inner);
+        let mut out = alloc_zeroed(&out_shape)?;
         for o in 0..s.outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;
                 let at = |r: usize| x[base + r * s.inner];
                 let m = (0..s.len).map(at).fold(T::NEG_INFINITY, T::max);
-                let m = if m == T::NEG_INFINITY { T::ZERO } else { m };
-                let sum: T = (0..s.len).map(|r| (at(r) - m).exp()).sum();
-                out[o * s.inner + i] = sum.ln() + m;
+                // PyTorch: an infinite maximum is the result itself (inf stays inf, not
+                // inf − inf = NaN); all −inf gives −inf; a NaN propagates.
+                out[o * s.inner + i] = if m.is_infinite() {
+                    m
+                } else {
+                    accurate_sum((0..s.len).map(|r| (at(r) - m).exp())).ln() + m
+                };
             }
         }
-        Ok(Tensor::from_parts(
-            reduced_shape(self.shape(), &[dim], keepdim),
-            out,
-        ))
+        Ok(Tensor::from_parts(out_shape, out))
     }
 }

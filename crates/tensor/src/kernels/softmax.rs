@@ -1,7 +1,7 @@
 //! Softmax, log-softmax and the fused softmax-cross-entropy, all shifted by the row
 //! maximum so logits in the thousands stay finite.
 
-use super::reduce::DimSplit;
+use super::reduce::{accurate_sum, DimSplit};
 use crate::tensor::zeroed;
 use crate::{Element, Tensor, TensorError, TensorResult};
 
@@ -11,20 +11,33 @@ impl<T: Element> Tensor<T> {
     /// ```
     /// use chainrule_tensor::Tensor;
     /// let x = Tensor::<f64>::from_vec(vec![1000.0, 1000.0], &[2])?;
-    /// assert_eq!(x.softmax(0).data(), &[0.5, 0.5]);
+    /// assert_eq!(x.softmax(0)?.data(), &[0.5, 0.5]);
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
-    pub fn softmax(&self, dim: usize) -> Tensor<T> {
+    ///
+    /// # Errors
+    /// [`TensorError::DimOutOfRange`] when `dim >= ndim`.
+    pub fn softmax(&self, dim: usize) -> TensorResult<Tensor<T>> {
         self.softmax_impl(dim, false)
     }
 
     /// Log-softmax along a (resolved) dim.
-    pub fn log_softmax(&self, dim: usize) -> Tensor<T> {
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let x = Tensor::<f64>::from_vec(vec![0.0, 0.0], &[2])?;
+    /// assert_eq!(x.log_softmax(0)?.data(), &[-(2f64.ln()); 2]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TensorError::DimOutOfRange`] when `dim >= ndim`.
+    pub fn log_softmax(&self, dim: usize) -> TensorResult<Tensor<T>> {
         self.softmax_impl(dim, true)
     }
 
-    fn softmax_impl(&self, dim: usize, log: bool) -> Tensor<T> {
-        let s = DimSplit::new(self.shape(), dim);
+    fn softmax_impl(&self, dim: usize, log: bool) -> TensorResult<Tensor<T>> {
+        let s = DimSplit::new(self.shape(), dim)?;
         let x = self.data();
         let mut out = zeroed(x.len());
         for o in 0..s.outer {
@@ -32,12 +45,13 @@ impl<T: Element> Tensor<T> {
                 let base = o * s.len * s.inner + i;
                 let idx = |r: usize| base + r * s.inner;
                 let m = (0..s.len).map(|r| x[idx(r)]).fold(T::NEG_INFINITY, T::max);
-                let mut sum = T::ZERO;
+                let mut sum = 0f64;
                 for r in 0..s.len {
                     let e = (x[idx(r)] - m).exp();
                     out[idx(r)] = e;
-                    sum += e;
+                    sum += e.to_f64();
                 }
+                let sum = T::from_f64(sum);
                 if log {
                     let lse = sum.ln();
                     (0..s.len).for_each(|r| out[idx(r)] = x[idx(r)] - m - lse);
@@ -47,7 +61,7 @@ impl<T: Element> Tensor<T> {
                 }
             }
         }
-        Tensor::from_parts(self.shape().clone(), out)
+        Ok(Tensor::from_parts(self.shape().clone(), out))
     }
 
     /// Per-row `logsumexp(x) − x[label]` for logits `[n, c]`, and the row softmax the
@@ -57,13 +71,13 @@ impl<T: Element> Tensor<T> {
     /// A label outside `0..c`, or a label count other than `n`.
     pub fn cross_entropy_rows(&self, labels: &[usize]) -> TensorResult<(Vec<T>, Tensor<T>)> {
         let (n, c) = check_labels(self, labels)?;
-        let probs = self.softmax(1);
+        let probs = self.softmax(1)?;
         let x = self.data();
         let losses = (0..n)
             .map(|r| {
                 let row = &x[r * c..(r + 1) * c];
                 let m = row.iter().copied().fold(T::NEG_INFINITY, T::max);
-                let lse = row.iter().map(|&v| (v - m).exp()).sum::<T>().ln() + m;
+                let lse = accurate_sum(row.iter().map(|&v| (v - m).exp())).ln() + m;
                 lse - row[labels[r]]
             })
             .collect();

@@ -1,0 +1,90 @@
+"""Writes special_values.json: PyTorch's forward values and gradients of chainrule's ops
+at NaN, ±inf, zeros and ties, for crates/autograd/tests/special_values.rs.
+
+    python3 -m venv venv && venv/bin/pip install torch
+    venv/bin/python crates/autograd/tests/data/make_special_values.py
+
+Non-finite numbers are written as the strings "nan", "inf" and "-inf" (JSON has none).
+Every gradient is the vector-Jacobian product with the case's `grad_out`.
+"""
+import json
+import math
+import pathlib
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+NAN, INF = math.nan, math.inf
+
+
+def enc(values):
+    out = []
+    for v in values:
+        if math.isnan(v):
+            out.append("nan")
+        elif math.isinf(v):
+            out.append("inf" if v > 0 else "-inf")
+        else:
+            out.append(v)
+    return out
+
+
+def case(op, fn, inputs, shape, attrs=None, grad_out=None):
+    xs = [torch.tensor(v).reshape(shape[i] if isinstance(shape[0], list) else shape).requires_grad_()
+          for i, v in enumerate(inputs)]
+    y = fn(*xs)
+    g = torch.tensor(grad_out).reshape(y.shape) if grad_out is not None else torch.ones_like(y)
+    grads = torch.autograd.grad(y, xs, g, allow_unused=True)
+    return {
+        "op": op,
+        "attrs": attrs or {},
+        "inputs": [{"shape": list(x.shape), "data": enc(x.detach().flatten().tolist())} for x in xs],
+        "grad_out": enc(g.flatten().tolist()),
+        "output": {"shape": list(y.shape), "data": enc(y.detach().flatten().tolist())},
+        "grads": [enc(gr.flatten().tolist()) if gr is not None else None for gr in grads],
+    }
+
+
+SPECIAL = [NAN, -INF, -2.0, -0.0, 0.0, 0.5, 3.0, INF]
+POSITIVE = [NAN, 0.0, 0.25, 4.0, INF]
+cases = []
+for name, fn, xs in [
+    ("relu", torch.relu, SPECIAL),
+    ("abs", torch.abs, SPECIAL),
+    ("neg", torch.neg, SPECIAL),
+    ("exp", torch.exp, SPECIAL),
+    ("tanh", torch.tanh, SPECIAL),
+    ("sigmoid", torch.sigmoid, SPECIAL),
+    ("square", torch.square, SPECIAL),
+    ("log", torch.log, POSITIVE),
+    ("sqrt", torch.sqrt, POSITIVE),
+]:
+    cases.append(case(name, fn, [xs], [len(xs)]))
+cases.append(case("leaky_relu", lambda x: torch.nn.functional.leaky_relu(x, 0.1),
+                  [SPECIAL], [len(SPECIAL)], {"negative_slope": 0.1}))
+for p in [0.0, 1.0, 2.0, 1.5, 0.5, -1.0]:
+    xs = [NAN, 0.0, 0.25, 2.0, INF] if p != int(p) else [NAN, -2.0, 0.0, 0.25, 2.0, INF]
+    cases.append(case("powf", lambda x, p=p: x.pow(p), [xs], [len(xs)], {"exponent": p}))
+
+A = [NAN, 1.0, NAN, 2.0, INF, -INF, 3.0]
+B = [1.0, NAN, NAN, 2.0, 1.0, -INF, INF]
+cases.append(case("maximum", torch.maximum, [A, B], [len(A)]))
+
+M = [1.0, NAN, 3.0, INF, 2.0, -INF, -INF, -INF, -INF, 5.0, 5.0, 1.0]
+cases.append(case("max", lambda x: torch.max(x, 1).values, [M], [4, 3], {"dim": 1},
+                  grad_out=[1.0, 2.0, 3.0, 4.0]))
+L = [INF, 1.0, -INF, -INF, INF, -INF, NAN, 1.0, INF, INF, 0.0, 1.0]
+cases.append(case("logsumexp", lambda x: torch.logsumexp(x, 1), [L], [6, 2], {"dim": 1},
+                  grad_out=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+S = [INF, 1.0, NAN, 1.0, -INF, 1.0, -INF, -INF, 1000.0, -1000.0]
+W = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+cases.append(case("softmax", lambda x: torch.softmax(x, 1), [S], [5, 2], {"dim": 1}, grad_out=W))
+cases.append(case("log_softmax", lambda x: torch.log_softmax(x, 1), [S], [5, 2], {"dim": 1},
+                  grad_out=W))
+P = [1.0, NAN, 3.0, 3.0, -INF, -INF, -INF, -INF, 0.0, 2.0, 2.0, 1.0, INF, 1.0, 0.0, 4.0]
+cases.append(case("max_pool2d", lambda x: torch.nn.functional.max_pool2d(x, 2), [P], [1, 4, 2, 2],
+                  {"kernel_size": [2, 2]}, grad_out=[1.0, 2.0, 3.0, 4.0]))
+
+path = pathlib.Path(__file__).with_name("special_values.json")
+path.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1) + "\n")
+print(f"{len(cases)} cases -> {path}")

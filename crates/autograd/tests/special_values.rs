@@ -1,0 +1,133 @@
+//! NaN, ±inf, signed zeros and ties through every op and gradient, against the values
+//! PyTorch computed (`tests/data/make_special_values.py` writes
+//! `tests/data/special_values.json`). NaN must match NaN, an infinity the same infinity,
+//! and finite values agree to 1e-12 (f64) or 1e-5 (f32) relative.
+
+use chainrule_autograd::{Element, MaxPool2dParams, Tape, Tensor, Var};
+use serde_json::Value;
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::String(s) if s == "nan" => f64::NAN,
+        Value::String(s) if s == "inf" => f64::INFINITY,
+        Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+        v => v.as_f64().expect("a number or nan/inf/-inf"),
+    }
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array().expect("a list").iter().map(number).collect()
+}
+
+fn tensor<T: Element>(v: &Value) -> Tensor<T> {
+    let dims: Vec<usize> = v["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let data = numbers(&v["data"]).into_iter().map(T::from_f64).collect();
+    Tensor::from_vec(data, &dims).unwrap()
+}
+
+/// The op of a case applied to its inputs.
+fn apply<T: Element>(op: &str, attrs: &Value, xs: &[Var<T>]) -> Var<T> {
+    let dim = || attrs["dim"].as_i64().unwrap() as isize;
+    let x = &xs[0];
+    match op {
+        "relu" => x.relu(),
+        "abs" => x.abs(),
+        "neg" => x.neg(),
+        "exp" => x.exp(),
+        "tanh" => x.tanh(),
+        "sigmoid" => x.sigmoid(),
+        "square" => x.square(),
+        "log" => x.log(),
+        "sqrt" => x.sqrt(),
+        "leaky_relu" => x.leaky_relu(attrs["negative_slope"].as_f64().unwrap()),
+        "powf" => x.powf(attrs["exponent"].as_f64().unwrap()),
+        "maximum" => x.maximum(&xs[1]).unwrap(),
+        "max" => x.max(dim(), false).unwrap(),
+        "logsumexp" => x.logsumexp(dim(), false).unwrap(),
+        "softmax" => x.softmax(dim()).unwrap(),
+        "log_softmax" => x.log_softmax(dim()).unwrap(),
+        "max_pool2d" => x.max_pool2d(MaxPool2dParams::new([2, 2])).unwrap(),
+        other => panic!("special_values.json has an op this test does not know: {other}"),
+    }
+}
+
+/// `None` when `got` matches `want` under the special-value rules.
+fn mismatch(got: &[f64], want: &[f64], rtol: f64) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{} values, want {}", got.len(), want.len()));
+    }
+    got.iter().zip(want).enumerate().find_map(|(i, (&g, &w))| {
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            g.is_finite() && (g - w).abs() <= rtol * w.abs().max(1.0)
+        };
+        (!ok).then(|| format!("element {i}: got {g}, PyTorch {w}"))
+    })
+}
+
+fn run_all<T: Element>(rtol: f64) -> Vec<String> {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/special_values.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 20, "the file holds {} cases", cases.len());
+    for case in cases {
+        let (op, attrs) = (case["op"].as_str().unwrap(), &case["attrs"]);
+        let label = format!("{op} {attrs}");
+        let tape = Tape::<T>::new();
+        let xs: Vec<Var<T>> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| tape.leaf(tensor(v)))
+            .collect();
+        let y = apply(op, attrs, &xs);
+        let got: Vec<f64> = y.value().data().iter().map(|v| v.to_f64()).collect();
+        if let Some(m) = mismatch(&got, &numbers(&case["output"]["data"]), rtol) {
+            failures.push(format!("{label} forward: {m}"));
+        }
+        let seed: Vec<T> = numbers(&case["grad_out"])
+            .into_iter()
+            .map(T::from_f64)
+            .collect();
+        let grads = y
+            .backward_with(&Tensor::from_vec(seed, y.dims()).unwrap())
+            .unwrap();
+        for (i, (x, want)) in xs.iter().zip(case["grads"].as_array().unwrap()).enumerate() {
+            let got: Vec<f64> = grads
+                .wrt(x)
+                .expect("every input gets a gradient")
+                .data()
+                .iter()
+                .map(|v| v.to_f64())
+                .collect();
+            if let Some(m) = mismatch(&got, &numbers(want), rtol) {
+                failures.push(format!("{label} gradient of input {i}: {m}"));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn special_values_match_pytorch_in_f64() {
+    let failures = run_all::<f64>(1e-12);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn special_values_match_pytorch_in_f32() {
+    let failures = run_all::<f32>(1e-5);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -70,7 +70,7 @@ pub fn run(data: &Mnist, steps: usize) -> Result<Vec<HeadResult>, Box<dyn std::e
         let head = make_head(&mut rng);
         let head_params = head.num_parameters();
         let net = Sequential::new().push(body).push(head);
-        let mut opt = Adam::new(net.parameters(), 1e-3);
+        let mut opt = Adam::new(net.parameters(), 1e-3)?;
         for (x, labels) in data.train.batches(64, Some(5)).take(steps) {
             let tape = Tape::new();
             let loss = net

@@ -154,7 +154,7 @@ pub fn train(init: Init, data: &Mnist, steps: usize) -> chainrule::nn::Result<Ve
     let net = DeepNet::new(init, 0, TRAIN_WIDTH);
     // Adam, not SGD: with SGD + momentum (lr 0.01, 0.03, 0.1) none of the three inits
     // moved the loss in 200 steps, so SGD could not show the difference in this budget.
-    let mut opt = Adam::new(net.parameters(), 1e-3);
+    let mut opt = Adam::new(net.parameters(), 1e-3)?;
     let mut losses = Vec::with_capacity(steps);
     for (x, labels) in data.train.batches(32, Some(1)).take(steps) {
         let tape = Tape::new();

@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(" → softmax cross-entropy");
     println!("parameters: {}", net.num_parameters());
 
-    let mut opt = Sgd::new(net.parameters(), args.lr).momentum(args.momentum);
+    let mut opt = Sgd::new(net.parameters(), args.lr)?.momentum(args.momentum)?;
     let batches = data.train.len().div_ceil(args.batch_size) as u64;
     for epoch in 1..=args.epochs {
         let start = Instant::now();

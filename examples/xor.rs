@@ -52,7 +52,7 @@ pub fn train(
     y: &Tensor<f32>,
     steps: usize,
 ) -> chainrule::nn::Result<Trained> {
-    let mut opt = Adam::new(model.parameters(), 0.05);
+    let mut opt = Adam::new(model.parameters(), 0.05)?;
     for _ in 0..steps {
         let tape = Tape::new();
         let loss = model

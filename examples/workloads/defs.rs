@@ -26,7 +26,7 @@ impl Workload {
     fn new(loss: Loss, params: Vec<Param>, batch: Option<usize>) -> Self {
         Workload {
             loss,
-            opt: Sgd::new(params, 0.01),
+            opt: Sgd::new(params, 0.01).expect("0.01 is a valid learning rate"),
             batch,
             flops: None,
             ops: None,

@@ -1,6 +1,5 @@
-use std::cell::{Ref, RefCell};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chainrule_tensor::{Element, Tensor};
 
@@ -14,17 +13,25 @@ pub struct ParamId(u64);
 /// three times in a forward pass records three uses of one parameter, and backward
 /// delivers their sum.
 ///
+/// Values are immutable snapshots: [`Param::value`] hands out a cheap clone sharing
+/// the buffer, and every change swaps a whole new value in. So holding a value while
+/// an optimizer steps, reading a parameter inside [`Param::update`], or using one
+/// model from several threads can neither panic nor see a half-updated tensor;
+/// `Param` is `Send + Sync`.
+///
 /// ```
 /// use chainrule_autograd::{Param, Tensor};
 /// let w = Param::new(Tensor::<f32>::zeros(&[2, 2])?);
+/// let before = w.value();
 /// w.update(|t| t.data_mut()[0] = 1.0);
 /// assert_eq!(w.value().data()[0], 1.0);
+/// assert_eq!(before.data()[0], 0.0); // a snapshot never changes
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Param<T: Element = f32> {
     id: ParamId,
-    value: Rc<RefCell<Tensor<T>>>,
+    value: Arc<Mutex<Tensor<T>>>,
 }
 
 impl<T: Element> Param<T> {
@@ -33,8 +40,15 @@ impl<T: Element> Param<T> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Param {
             id: ParamId(NEXT.fetch_add(1, Ordering::Relaxed)),
-            value: Rc::new(RefCell::new(value)),
+            value: Arc::new(Mutex::new(value)),
         }
+    }
+
+    /// The lock is held only to clone or swap a `Tensor` (no user code runs under it),
+    /// so it cannot be poisoned by a panic of ours; a poisoned lock still holds a whole
+    /// tensor, so it is used as is rather than turned into a panic.
+    fn slot(&self) -> MutexGuard<'_, Tensor<T>> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// This parameter's identity.
@@ -42,34 +56,56 @@ impl<T: Element> Param<T> {
         self.id
     }
 
-    /// The current value (a cheap clone sharing the buffer).
+    /// The current value: a snapshot sharing the buffer, unaffected by later updates.
     pub fn value(&self) -> Tensor<T> {
-        self.value.borrow().clone()
-    }
-
-    /// Borrows the current value without cloning.
-    pub fn borrow(&self) -> Ref<'_, Tensor<T>> {
-        self.value.borrow()
+        self.slot().clone()
     }
 
     /// Replaces the value.
     pub fn set(&self, value: Tensor<T>) {
-        *self.value.borrow_mut() = value;
+        *self.slot() = value;
     }
 
-    /// Changes the value in place (optimizers use this).
+    /// Stores `value` and returns the value it replaces. Optimizers write each new value
+    /// into a buffer of their own and swap it in, then reuse the returned one next step,
+    /// so an update never copies and never shows a half-written tensor.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Param, Tensor};
+    /// let w = Param::new(Tensor::<f32>::zeros(&[2])?);
+    /// let old = w.replace(Tensor::ones(&[2])?);
+    /// assert_eq!((old.data(), w.value().data()), (&[0.0; 2][..], &[1.0; 2][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replace(&self, value: Tensor<T>) -> Tensor<T> {
+        std::mem::replace(&mut *self.slot(), value)
+    }
+
+    /// Changes the value: `f` edits a snapshot (its first `data_mut` copies the buffer,
+    /// which the parameter still shares), and the result is stored. The lock is not held
+    /// while `f` runs, so `f` may read this parameter and sees the old value. Two
+    /// threads updating one parameter at once each store a whole value (the later store
+    /// wins). Optimizers use [`Param::replace`] instead, which never copies.
     pub fn update<R>(&self, f: impl FnOnce(&mut Tensor<T>) -> R) -> R {
-        f(&mut self.value.borrow_mut())
+        let mut value = self.value();
+        let out = f(&mut value);
+        self.set(value);
+        out
     }
 
     /// The value's dims.
     pub fn dims(&self) -> Vec<usize> {
-        self.value.borrow().dims().to_vec()
+        self.slot().dims().to_vec()
+    }
+
+    /// The value's number of elements.
+    pub fn numel(&self) -> usize {
+        self.slot().numel()
     }
 }
 
 impl<T: Element> std::fmt::Debug for Param<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Param({:?}, {:?})", self.id, self.value.borrow())
+        write!(f, "Param({:?}, {:?})", self.id, self.value())
     }
 }

@@ -1,6 +1,12 @@
 //! Save and load a module's parameters as safetensors, the format PyTorch, JAX and
 //! candle users already exchange, keyed by parameter name (`"0.weight"`).
 //!
+//! Loading reads only regular files and never more than the file holds; every size the
+//! header declares is checked against the file before any tensor is read, and a
+//! malformed file is an error that says what is wrong and where. Saving writes a
+//! uniquely named temporary file beside the target, syncs it, renames it into place and
+//! syncs the directory, removing the temporary on any failure.
+//!
 //! ```
 //! use chainrule_nn::{checkpoint, layers::Linear, Module};
 //! use rand::SeedableRng;
@@ -15,8 +21,10 @@
 //! # Ok::<(), chainrule_nn::Error>(())
 //! ```
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chainrule_autograd::{Element, Tensor};
 use safetensors::tensor::TensorView;
@@ -38,17 +46,35 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes every parameter of `module` to `path`. The file is written beside the
-/// target and renamed into place, so a crash never leaves a half-written checkpoint.
+fn checkpoint_error(path: &Path, problems: Vec<String>) -> Error {
+    Error::Checkpoint {
+        path: path.display().to_string(),
+        problems,
+    }
+}
+
+/// Writes every parameter of `module` to `path`, atomically: a crash or an error never
+/// leaves a half-written checkpoint at `path` nor a temporary file beside it, and two
+/// saves to one path at once each write their own temporary.
 ///
 /// # Errors
-/// The file cannot be written.
+/// Two parameters share a name (checked before anything is written), or the file
+/// cannot be written.
 pub fn save<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let params = module.named_parameters();
+    let mut seen = HashSet::new();
+    let duplicates: Vec<String> = params
+        .iter()
+        .filter(|(n, _)| !seen.insert(n.as_str()))
+        .map(|(n, _)| format!("two parameters are named {n:?}"))
+        .collect();
+    if !duplicates.is_empty() {
+        return Err(checkpoint_error(path, duplicates));
+    }
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = params
         .iter()
-        .map(|(n, p)| (n.clone(), p.dims(), T::to_le_bytes_vec(p.borrow().data())))
+        .map(|(n, p)| (n.clone(), p.dims(), T::to_le_bytes_vec(p.value().data())))
         .collect();
     let views = bytes
         .iter()
@@ -59,34 +85,159 @@ pub fn save<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Resul
             ))
         })
         .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
-        .map_err(|e| Error::Checkpoint {
+        .map_err(|e| checkpoint_error(path, vec![e.to_string()]))?;
+    let data = safetensors::serialize(views, &None)
+        .map_err(|e| checkpoint_error(path, vec![e.to_string()]))?;
+    write_atomically(path, &data)
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn temporary_beside(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = temporary_beside(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // best effort: the temporary may not exist if creating it failed
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    // The rename is durable only once the directory entry is on disk.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+/// Reads a whole regular file, refusing devices, FIFOs and directories (which could
+/// stream forever or block), and never reading past the size it had when opened.
+pub(crate) fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    if !meta.is_file() {
+        return Err(Error::Data {
             path: path.display().to_string(),
-            problems: vec![e.to_string()],
-        })?;
-    let data = safetensors::serialize(views, &None).map_err(|e| Error::Checkpoint {
+            reason: "not a regular file (a device, FIFO or directory is refused)".into(),
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let size = meta.len();
+    let mut bytes = Vec::new();
+    let capacity = usize::try_from(size).map_err(|_| Error::Data {
         path: path.display().to_string(),
-        problems: vec![e.to_string()],
+        reason: format!("{size} bytes do not fit in memory on this machine"),
     })?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, data).map_err(io(path))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    bytes.try_reserve_exact(capacity).map_err(|_| Error::Data {
+        path: path.display().to_string(),
+        reason: format!("cannot allocate {size} bytes to read it"),
+    })?;
+    file.take(size).read_to_end(&mut bytes).map_err(io(path))?;
+    Ok(bytes)
+}
+
+/// Checks the header of a safetensors file against its size, naming the first defect:
+/// the 8-byte header length, the JSON, and for every tensor its dtype, shape and data
+/// offsets (each within the data section, each the size its shape and dtype need, and
+/// together covering the section).
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let Some(len_bytes) = bytes.get(..8) else {
+        return Err(format!(
+            "the file has {} bytes, fewer than the 8-byte header length",
+            bytes.len()
+        ));
+    };
+    let declared = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+    let available = bytes.len() as u64 - 8;
+    if declared > available {
+        return Err(format!(
+            "the header length is {declared} bytes but only {available} bytes follow it"
+        ));
+    }
+    let header_end = 8 + declared as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..header_end])
+        .map_err(|e| format!("the {declared}-byte header is not valid JSON: {e}"))?;
+    let Some(entries) = header.as_object() else {
+        return Err("the header is not a JSON object".into());
+    };
+    let data_len = (bytes.len() - header_end) as u64;
+    let mut covered = 0u64;
+    for (name, info) in entries.iter().filter(|(n, _)| *n != "__metadata__") {
+        let dtype = info["dtype"].as_str().unwrap_or("?");
+        let size: u64 = match dtype {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+            other => return Err(format!("tensor {name:?} has an unknown dtype {other:?}")),
+        };
+        let shape: Option<Vec<u64>> = info["shape"]
+            .as_array()
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect());
+        let Some(shape) = shape else {
+            return Err(format!("tensor {name:?} has no valid shape"));
+        };
+        let offsets: Option<Vec<u64>> = info["data_offsets"]
+            .as_array()
+            .and_then(|s| s.iter().map(|d| d.as_u64()).collect());
+        let Some(&[begin, end]) = offsets.as_deref() else {
+            return Err(format!("tensor {name:?} has no valid data_offsets"));
+        };
+        let needed = shape
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| format!("tensor {name:?}: shape {shape:?} overflows"))?;
+        if begin > end || end > data_len {
+            return Err(format!(
+                "tensor {name:?} claims bytes {begin}..{end} of a {data_len}-byte data section"
+            ));
+        }
+        if end - begin != needed {
+            return Err(format!(
+                "tensor {name:?} ({dtype}, shape {shape:?}) needs {needed} bytes but its offsets {begin}..{end} hold {}",
+                end - begin
+            ));
+        }
+        covered = covered.max(end);
+    }
+    if covered != data_len {
+        return Err(format!(
+            "the tensors cover {covered} bytes of the {data_len}-byte data section"
+        ));
+    }
+    Ok(())
 }
 
 /// Loads `path` into `module`'s parameters. Names, shapes and dtypes must match
 /// exactly; on any mismatch nothing is changed and the error lists every problem
 /// (missing, unexpected, wrong shape, wrong dtype). A truncated or malformed file is
-/// an error, never a panic.
+/// an error that says what is wrong, never a panic.
 ///
 /// # Errors
-/// The file cannot be read, is not valid safetensors, or does not match the module.
+/// The file is not a regular file or cannot be read, is not valid safetensors, or does
+/// not match the module.
 pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let fail = |problems: Vec<String>| Error::Checkpoint {
-        path: path.display().to_string(),
-        problems,
-    };
+    let bytes = read_regular_file(path)?;
+    let fail = |problems: Vec<String>| checkpoint_error(path, problems);
+    check_header(&bytes).map_err(|p| fail(vec![format!("not a valid safetensors file: {p}")]))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| fail(vec![format!("not a valid safetensors file: {e}")]))?;
     let mut problems = Vec::new();

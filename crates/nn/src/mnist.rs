@@ -56,44 +56,55 @@ impl Mnist {
 }
 
 /// Reads an IDX file: big-endian magic (`0x0000080N`, N dims), N extents, then bytes.
+/// Decompression stops at the size the header declares (a gzip bomb cannot grow past
+/// it), and the declared size is a checked product of the dims.
+///
+/// # Errors
+/// Not a regular file, not gzip, a wrong magic number, an overflowing or truncated
+/// header, or data shorter or longer than the header declares.
 pub fn read_idx(path: &Path, want_dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let bad = |reason: String| Error::Data {
         path: path.display().to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
+    let file = crate::checkpoint::read_regular_file(path)?;
+    let mut gz = GzDecoder::new(file.as_slice());
+    let mut header = vec![0u8; 4 * (want_dims + 1)];
+    gz.read_exact(&mut header).map_err(|e| {
+        bad(format!(
+            "cannot decompress the {}-byte header: {e} (not gzip, or shorter than its header)",
+            header.len()
+        ))
     })?;
-    let mut bytes = Vec::new();
-    GzDecoder::new(file)
-        .read_to_end(&mut bytes)
-        .map_err(|e| bad(format!("cannot decompress: {e}")))?;
-    let word = |i: usize| {
-        bytes
-            .get(4 * i..4 * i + 4)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize)
-    };
-    let magic = word(0).ok_or_else(|| bad("shorter than its header".into()))?;
+    let word = |i: usize| u32::from_be_bytes(header[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let magic = word(0) as usize;
     if magic != 0x800 + want_dims {
         return Err(bad(format!(
             "magic {magic:#x}, expected {:#x}",
             0x800 + want_dims
         )));
     }
-    let dims: Vec<usize> = (1..=want_dims)
-        .map(word)
-        .collect::<Option<_>>()
-        .ok_or_else(|| bad("truncated header".into()))?;
-    let start = 4 * (want_dims + 1);
-    let need: usize = dims.iter().product();
-    if bytes.len() != start + need {
+    let dims: Vec<usize> = (1..=want_dims).map(|i| word(i) as usize).collect();
+    let need = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n < isize::MAX as usize)
+        .ok_or_else(|| bad(format!("header dims {dims:?} overflow")))?;
+    // read one byte more than declared, to tell "exactly" from "too much"
+    let mut bytes = Vec::new();
+    gz.take(need as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("cannot decompress: {e}")))?;
+    if bytes.len() != need {
+        let found = if bytes.len() > need {
+            "more".to_string()
+        } else {
+            bytes.len().to_string()
+        };
         return Err(bad(format!(
-            "{} data bytes, header {dims:?} needs {need}",
-            bytes.len() - start
+            "header {dims:?} declares {need} data bytes, found {found}"
         )));
     }
-    bytes.drain(..start);
     Ok((dims, bytes))
 }
 

@@ -54,6 +54,6 @@ pub trait Module<T: Element = f32> {
 
     /// Total number of scalar parameters.
     fn num_parameters(&self) -> usize {
-        self.parameters().iter().map(|p| p.borrow().numel()).sum()
+        self.parameters().iter().map(|p| p.numel()).sum()
     }
 }

@@ -64,10 +64,11 @@ fn run_optim_case(case: &Value) -> Result<(), String> {
     let mut opt: Box<dyn Optimizer<f64>> = match case["optimizer"].as_str().unwrap() {
         "sgd" => Box::new(
             Sgd::new(params.clone(), f("lr", 1e-3))
-                .momentum(f("momentum", 0.0))
-                .dampening(f("dampening", 0.0))
-                .nesterov(h["nesterov"].as_bool().unwrap_or(false))
-                .weight_decay(f("weight_decay", 0.0)),
+                .and_then(|o| o.momentum(f("momentum", 0.0)))
+                .and_then(|o| o.dampening(f("dampening", 0.0)))
+                .and_then(|o| o.nesterov(h["nesterov"].as_bool().unwrap_or(false)))
+                .and_then(|o| o.weight_decay(f("weight_decay", 0.0)))
+                .map_err(|e| e.to_string())?,
         ),
         name @ ("adam" | "adamw") => {
             let betas = h["betas"]
@@ -75,13 +76,15 @@ fn run_optim_case(case: &Value) -> Result<(), String> {
                 .map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()))
                 .unwrap_or((0.9, 0.999));
             let base = if name == "adam" {
-                Adam::new(params.clone(), f("lr", 1e-3)).weight_decay(f("weight_decay", 0.0))
+                Adam::new(params.clone(), f("lr", 1e-3))
+                    .and_then(|o| o.weight_decay(f("weight_decay", 0.0)))
             } else {
                 Adam::adamw(params.clone(), f("lr", 1e-3), f("weight_decay", 1e-2))
             };
             Box::new(
-                base.betas(betas.0, betas.1)
-                    .eps(f("eps", 1e-8))
+                base.and_then(|o| o.betas(betas.0, betas.1))
+                    .and_then(|o| o.eps(f("eps", 1e-8)))
+                    .map_err(|e| e.to_string())?
                     .amsgrad(h["amsgrad"].as_bool().unwrap_or(false)),
             )
         }

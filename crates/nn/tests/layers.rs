@@ -186,7 +186,7 @@ fn gradients_through_each_layer_match_finite_differences() {
 
 #[test]
 fn dropout_scales_kept_units_and_is_identity_in_eval() {
-    let d = Dropout::new(0.25, 1);
+    let d = Dropout::new(0.25, 1).unwrap();
     let tape = chainrule_autograd::Tape::<f64>::new();
     let x = tape.leaf(Tensor::ones(&[4000]).unwrap());
     let y = Module::<f64>::forward(&d, &x).unwrap();

@@ -43,7 +43,7 @@ fn bad_idx_files_are_reported() {
         (
             "short",
             gz(&[0, 0, 8, 1, 0, 0, 0, 5, 1, 2]),
-            "2 data bytes, header [5] needs 5",
+            "header [5] declares 5 data bytes, found 2",
         ),
         ("header", gz(&[0, 0]), "shorter than its header"),
     ];

@@ -44,8 +44,10 @@ impl<T: Element> Var<T> {
             return self.reshape(&[1]);
         }
         let d = self.shape().resolve_dim(start_dim).in_op("flatten", site)?;
+        // the flattened extent is the product of the trailing dims, not an inferred -1:
+        // an empty batch [0, 3, 12, 12] flattens to [0, 432], as in PyTorch
         let mut shape = signed(&self.dims()[..d]);
-        shape.push(-1);
+        shape.push(self.dims()[d..].iter().product::<usize>() as isize);
         let y = self.value().reshape(&shape).in_op("flatten", site)?;
         let back = signed(self.dims());
         self.tape().record(

@@ -1,4 +1,5 @@
-use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use chainrule_autograd::{Element, Result, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -11,35 +12,45 @@ use crate::Module;
 /// ```
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::Dropout, Module};
-/// let d = Dropout::new(0.5, 7);
+/// let d = Dropout::new(0.5, 7)?;
+/// assert!(Dropout::new(1.5, 7).is_err()); // as PyTorch
 /// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000])?);
 /// let y = d.forward(&x)?;
 /// assert!(y.value().data().iter().all(|&v| v == 0.0 || v == 2.0));
 /// Module::<f32>::set_training(&d, false);
 /// assert_eq!(d.forward(&x)?.value(), x.value());
-/// # Ok::<(), chainrule_autograd::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Dropout {
     p: f64,
-    training: Cell<bool>,
-    rng: RefCell<StdRng>,
+    training: AtomicBool,
+    rng: Mutex<StdRng>,
 }
 
 impl Dropout {
-    /// Drop probability `p` (clamped to `0..=1`), masks drawn from an RNG seeded with `seed`.
-    pub fn new(p: f64, seed: u64) -> Self {
-        Dropout {
-            p: p.clamp(0.0, 1.0),
-            training: Cell::new(true),
-            rng: RefCell::new(StdRng::seed_from_u64(seed)),
+    /// Drop probability `p`, masks drawn from an RNG seeded with `seed`.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1]` or NaN (PyTorch's rule).
+    pub fn new(p: f64, seed: u64) -> crate::Result<Self> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(crate::Error::Invalid {
+                what: "Dropout",
+                reason: format!("dropout probability has to be between 0 and 1, but got {p}"),
+            });
         }
+        Ok(Dropout {
+            p,
+            training: AtomicBool::new(true),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        })
     }
 }
 
 impl<T: Element> Module<T> for Dropout {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        if !self.training.get() || self.p == 0.0 {
+        if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
             return Ok(x.clone());
         }
         let keep = if self.p >= 1.0 {
@@ -47,7 +58,8 @@ impl<T: Element> Module<T> for Dropout {
         } else {
             1.0 / (1.0 - self.p)
         };
-        let mut rng = self.rng.borrow_mut();
+        // the lock holds only an RNG, whole even after a panic elsewhere
+        let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         let mask: Vec<T> = (0..x.value().numel())
             .map(|_| T::from_f64(if rng.gen::<f64>() < self.p { 0.0 } else { keep }))
             .collect();
@@ -56,6 +68,6 @@ impl<T: Element> Module<T> for Dropout {
     }
 
     fn set_training(&self, training: bool) {
-        self.training.set(training);
+        self.training.store(training, Ordering::Relaxed);
     }
 }

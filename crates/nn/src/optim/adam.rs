@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
-use chainrule_autograd::{Element, Gradients, Param, ParamId, Tensor};
+use chainrule_autograd::{Element, Gradients, Param, ParamId};
 
-use super::{check_shape, Optimizer};
+use super::{check_range, check_shape, Optimizer, Spares};
 
 /// Adam, AMSGrad and AdamW with PyTorch's update rule:
 ///
@@ -17,7 +17,8 @@ use super::{check_shape, Optimizer};
 /// use chainrule_autograd::{Param, Tensor};
 /// use chainrule_nn::optim::{Adam, Optimizer};
 /// let w = Param::new(Tensor::<f32>::zeros(&[3])?);
-/// let opt = Adam::adamw(vec![w], 1e-3, 0.01);
+/// let opt = Adam::adamw(vec![w.clone()], 1e-3, 0.01)?;
+/// assert!(Adam::new(vec![w], 1e-3)?.betas(1.0, 0.999).is_err()); // as PyTorch
 /// assert_eq!(opt.lr(), 1e-3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -30,6 +31,7 @@ pub struct Adam<T: Element = f32> {
     decoupled: bool,
     amsgrad: bool,
     state: HashMap<ParamId, State<T>>,
+    spares: Spares<T>,
 }
 
 struct State<T> {
@@ -41,8 +43,12 @@ struct State<T> {
 
 impl<T: Element> Adam<T> {
     /// Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
-    pub fn new(params: impl IntoIterator<Item = Param<T>>, lr: f64) -> Self {
-        Adam {
+    ///
+    /// # Errors
+    /// `lr` negative or not finite (PyTorch's rule).
+    pub fn new(params: impl IntoIterator<Item = Param<T>>, lr: f64) -> crate::Result<Self> {
+        check_range("Adam", "learning rate", lr, 0.0, None)?;
+        Ok(Adam {
             params: params.into_iter().collect(),
             lr,
             betas: (0.9, 0.999),
@@ -51,34 +57,53 @@ impl<T: Element> Adam<T> {
             decoupled: false,
             amsgrad: false,
             state: HashMap::new(),
-        }
+            spares: Spares::new(),
+        })
     }
 
     /// AdamW: Adam with decoupled weight decay (PyTorch's default decay is 0.01).
-    pub fn adamw(params: impl IntoIterator<Item = Param<T>>, lr: f64, weight_decay: f64) -> Self {
-        Adam {
-            weight_decay,
-            decoupled: true,
-            ..Self::new(params, lr)
-        }
+    ///
+    /// # Errors
+    /// `lr` or `weight_decay` negative or not finite.
+    pub fn adamw(
+        params: impl IntoIterator<Item = Param<T>>,
+        lr: f64,
+        weight_decay: f64,
+    ) -> crate::Result<Self> {
+        let mut adam = Self::new(params, lr)?.weight_decay(weight_decay)?;
+        adam.decoupled = true;
+        Ok(adam)
     }
 
     /// The moment decay rates (β₁, β₂).
-    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+    ///
+    /// # Errors
+    /// A beta outside `[0, 1)` (PyTorch's rule; β = 1 never forgets and divides by 0).
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> crate::Result<Self> {
+        check_range("Adam", "beta1", beta1, 0.0, Some(1.0))?;
+        check_range("Adam", "beta2", beta2, 0.0, Some(1.0))?;
         self.betas = (beta1, beta2);
-        self
+        Ok(self)
     }
 
     /// The denominator's ε.
-    pub fn eps(mut self, eps: f64) -> Self {
+    ///
+    /// # Errors
+    /// `eps` negative or not finite.
+    pub fn eps(mut self, eps: f64) -> crate::Result<Self> {
+        check_range("Adam", "epsilon", eps, 0.0, None)?;
         self.eps = eps;
-        self
+        Ok(self)
     }
 
     /// Weight decay: L2 for Adam, decoupled for AdamW.
-    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+    ///
+    /// # Errors
+    /// `weight_decay` negative or not finite.
+    pub fn weight_decay(mut self, weight_decay: f64) -> crate::Result<Self> {
+        check_range("Adam", "weight_decay", weight_decay, 0.0, None)?;
         self.weight_decay = weight_decay;
-        self
+        Ok(self)
     }
 
     /// Use the running maximum of v (AMSGrad).
@@ -107,30 +132,31 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             let step_size = c(self.lr / bc1);
             let (b1t, b2t, eps, wd) = (c(b1), c(b2), c(self.eps), c(self.weight_decay));
             let decay = c(1.0 - self.lr * self.weight_decay);
-            p.update(|w: &mut Tensor<T>| -> crate::Result<()> {
-                check_shape("Adam", w, g)?;
-                for (i, (w, &g)) in w.data_mut().iter_mut().zip(g.data()).enumerate() {
-                    let mut g = g;
-                    if self.weight_decay != 0.0 {
-                        if self.decoupled {
-                            *w *= decay;
+            check_shape("Adam", &p.value(), g)?;
+            let (decoupled, amsgrad, has_wd) =
+                (self.decoupled, self.amsgrad, self.weight_decay != 0.0);
+            self.spares.swap_update(p, |old, new| {
+                for (i, ((n, &w), &g)) in new.iter_mut().zip(old).zip(g.data()).enumerate() {
+                    let (mut w, mut g) = (w, g);
+                    if has_wd {
+                        if decoupled {
+                            w *= decay;
                         } else {
-                            g += wd * *w;
+                            g += wd * w;
                         }
                     }
                     st.m[i] = b1t * st.m[i] + (T::ONE - b1t) * g;
                     st.v[i] = b2t * st.v[i] + (T::ONE - b2t) * g * g;
-                    let v = if self.amsgrad {
+                    let v = if amsgrad {
                         st.v_max[i] = st.v_max[i].max(st.v[i]);
                         st.v_max[i]
                     } else {
                         st.v[i]
                     };
                     let denom = v.sqrt() / bc2_sqrt + eps;
-                    *w -= step_size * st.m[i] / denom;
+                    *n = w - step_size * st.m[i] / denom;
                 }
-                Ok(())
-            })?;
+            });
         }
         Ok(())
     }

@@ -12,7 +12,40 @@ pub use adam::Adam;
 pub use schedule::{CosineAnnealingLr, LrSchedule, StepLr};
 pub use sgd::Sgd;
 
-use chainrule_autograd::{Element, Gradients};
+use std::collections::HashMap;
+
+use chainrule_autograd::{Element, Gradients, Param, ParamId, Tensor};
+
+/// Double buffers for parameter updates: each step writes a parameter's new value into
+/// a spare buffer, swaps it in ([`Param::replace`]) and keeps the old one as the next
+/// spare. No parameter is ever edited in place, so a snapshot someone holds stays
+/// whole, and in steady state no step allocates or copies.
+pub(crate) struct Spares<T: Element>(HashMap<ParamId, Tensor<T>>);
+
+impl<T: Element> Spares<T> {
+    pub(crate) fn new() -> Self {
+        Spares(HashMap::new())
+    }
+
+    /// Stores `p`'s new value, computed by `f(old, new)` writing every element of `new`.
+    pub(crate) fn swap_update<R>(
+        &mut self,
+        p: &Param<T>,
+        f: impl FnOnce(&[T], &mut [T]) -> R,
+    ) -> R {
+        let old = p.value();
+        let mut new = match self.0.remove(&p.id()) {
+            Some(spare) if spare.shape() == old.shape() => spare,
+            _ => old.zeros_like(),
+        };
+        // unique unless a snapshot from two steps ago is still held; then it copies
+        let out = f(old.data(), new.data_mut());
+        let previous = p.replace(new);
+        drop(old);
+        self.0.insert(p.id(), previous);
+        out
+    }
+}
 
 /// Updates parameters from gradients.
 pub trait Optimizer<T: Element = f32> {
@@ -27,6 +60,29 @@ pub trait Optimizer<T: Element = f32> {
 
     /// Sets the learning rate (schedules use this).
     fn set_lr(&mut self, lr: f64);
+}
+
+/// PyTorch's hyperparameter rule `low <= value` (and `value < high` when given): NaN
+/// fails every comparison, so it is rejected too.
+pub(crate) fn check_range(
+    what: &'static str,
+    name: &str,
+    value: f64,
+    low: f64,
+    high: Option<f64>,
+) -> crate::Result<()> {
+    let ok = value >= low && high.is_none_or(|h| value < h) && value.is_finite();
+    if ok {
+        return Ok(());
+    }
+    let range = match high {
+        Some(h) => format!("in [{low}, {h})"),
+        None => format!("a finite number >= {low}"),
+    };
+    Err(crate::Error::Invalid {
+        what,
+        reason: format!("invalid {name} {value}: must be {range}"),
+    })
 }
 
 /// Checks a gradient against its parameter's shape.

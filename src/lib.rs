@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
 
 pub use chainrule_autograd::*;
 pub use chainrule_nn as nn;

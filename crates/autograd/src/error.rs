@@ -88,12 +88,90 @@ pub enum Error {
         /// Why it cannot run.
         reason: String,
     },
+    /// An error inside a submodule of a container (`Sequential`), reported at the line
+    /// that called the container and naming the submodule's path:
+    /// `conv2d in "0" (Conv2d) of Sequential at src/main.rs:12:9: …`.
+    #[error("{}", in_module_message(source, path, kind, container, site))]
+    InModule {
+        /// The submodule's path in the container, dotted for nested containers (`"1.0"`).
+        path: String,
+        /// The submodule's type (`Conv2d`).
+        kind: &'static str,
+        /// The container's type (`Sequential`).
+        container: &'static str,
+        /// Where the user called the container.
+        site: Site,
+        /// The submodule's error.
+        source: Box<Error>,
+    },
     /// Building or reshaping a tensor outside any op failed (`Tensor::from_vec`, ...).
     #[error(transparent)]
     Tensor(#[from] TensorError),
     /// gradcheck found an element whose analytic and numeric gradients disagree.
     #[error("gradcheck: {0}")]
     Gradcheck(Box<crate::GradcheckMismatch>),
+}
+
+/// `op in "path" (Kind) of Container at site: reason`, with the op and reason taken from
+/// the inner error so the library line the op ran on is replaced by the user's.
+fn in_module_message(
+    source: &Error,
+    path: &str,
+    kind: &str,
+    container: &str,
+    site: &Site,
+) -> String {
+    let place = format!("in {path:?} ({kind}) of {container} at {site}");
+    match source {
+        Error::Op { op, source, .. } => format!("{op} {place}: {source}"),
+        Error::TapeMismatch { op, .. } => {
+            format!("{op} {place}: operands belong to different tapes")
+        }
+        other => format!("{place}: {other}"),
+    }
+}
+
+impl Error {
+    /// Wraps an error raised by the submodule at `path` of a container called at
+    /// `site`. An error that already came through a nested container keeps its
+    /// innermost submodule and gains this container's path as a prefix.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Error, Site, TensorError};
+    /// let inner = Error::Op { op: "conv2d", site: Site::caller(), source: TensorError::Shape("bad".into()) };
+    /// let e = inner.in_module("0", "Conv2d", "Sequential", Site::caller());
+    /// let outer = e.in_module("3", "Sequential", "Sequential", Site::caller());
+    /// assert!(outer.to_string().starts_with("conv2d in \"3.0\" (Conv2d) of Sequential at "));
+    /// ```
+    pub fn in_module(
+        self,
+        path: &str,
+        kind: &'static str,
+        container: &'static str,
+        site: Site,
+    ) -> Error {
+        match self {
+            Error::InModule {
+                path: inner,
+                kind,
+                source,
+                ..
+            } => Error::InModule {
+                path: format!("{path}.{inner}"),
+                kind,
+                container,
+                site,
+                source,
+            },
+            other => Error::InModule {
+                path: path.to_string(),
+                kind,
+                container,
+                site,
+                source: Box::new(other),
+            },
+        }
+    }
 }
 
 /// The engine's result type.

@@ -32,6 +32,8 @@
 //! `backward` returns a [`Gradients`] value keyed by parameter. There is no `.grad`
 //! field to zero between steps; to accumulate over several passes, use
 //! [`Gradients::accumulate`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod backward;
 mod error;

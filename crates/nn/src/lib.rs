@@ -19,6 +19,8 @@
 //! opt.step(&grads)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod checkpoint;
 mod error;

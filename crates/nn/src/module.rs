@@ -29,7 +29,16 @@ pub trait Module<T: Element = f32> {
     ///
     /// # Errors
     /// Whatever the ops inside report (shape mismatches, ...).
+    #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>>;
+
+    /// The module's type name without its path or generics (`"Conv2d"`), for error
+    /// messages.
+    fn kind(&self) -> &'static str {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base)
+    }
 
     /// Calls `f(name, param)` for every parameter, names prefixed by `prefix`.
     fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param<T>)) {}

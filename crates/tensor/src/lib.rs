@@ -9,6 +9,8 @@
 //! assert_eq!(b.data(), &[7.0, 10.0, 15.0, 22.0]);
 //! # Ok::<(), chainrule_tensor::TensorError>(())
 //! ```
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
 
 mod element;
 mod error;

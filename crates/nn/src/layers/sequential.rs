@@ -1,4 +1,4 @@
-use chainrule_autograd::{Element, Param, Result, Var};
+use chainrule_autograd::{Element, Param, Result, Site, Var};
 
 use crate::Module;
 
@@ -50,15 +50,20 @@ impl<T: Element> Sequential<T> {
     /// Runs the layers in order, calling `inspect(name, output)` after each.
     ///
     /// # Errors
-    /// The first layer error.
+    /// The first layer error, reported at the caller's line with the layer's path:
+    /// `conv2d in "0" (Conv2d) of Sequential at src/main.rs:12:9: …`.
+    #[track_caller]
     pub fn forward_inspect(
         &self,
         x: &Var<T>,
         mut inspect: impl FnMut(&str, &Var<T>),
     ) -> Result<Var<T>> {
+        let site = Site::caller();
         let mut h = x.clone();
         for (name, layer) in &self.layers {
-            h = layer.forward(&h)?;
+            h = layer
+                .forward(&h)
+                .map_err(|e| e.in_module(name, layer.kind(), "Sequential", site))?;
             inspect(name, &h);
         }
         Ok(h)
@@ -76,6 +81,7 @@ impl<T: Element> Sequential<T> {
 }
 
 impl<T: Element> Module<T> for Sequential<T> {
+    #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.forward_inspect(x, |_, _| {})
     }

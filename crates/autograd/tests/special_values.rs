@@ -1,9 +1,11 @@
-//! NaN, ±inf, signed zeros and ties through every op and gradient, against the values
-//! PyTorch computed (`tests/data/make_special_values.py` writes
+//! NaN, ±inf, signed zeros, ties and zero-size tensors through the ops and their
+//! gradients, against the values (or errors) PyTorch computed (`tests/data/make_special_values.py` writes
 //! `tests/data/special_values.json`). NaN must match NaN, an infinity the same infinity,
 //! and finite values agree to 1e-12 (f64) or 1e-5 (f32) relative.
 
-use chainrule_autograd::{Element, MaxPool2dParams, Tape, Tensor, Var};
+use chainrule_autograd::{
+    Conv2dParams, Element, MaxPool2dParams, Reduction, Result, Tape, Tensor, Var,
+};
 use serde_json::Value;
 
 fn number(v: &Value) -> f64 {
@@ -31,10 +33,14 @@ fn tensor<T: Element>(v: &Value) -> Tensor<T> {
 }
 
 /// The op of a case applied to its inputs.
-fn apply<T: Element>(op: &str, attrs: &Value, xs: &[Var<T>]) -> Var<T> {
+fn apply<T: Element>(op: &str, attrs: &Value, xs: &[Var<T>]) -> Result<Var<T>> {
     let dim = || attrs["dim"].as_i64().unwrap() as isize;
+    let reduction = || match attrs["reduction"].as_str() {
+        Some("sum") => Reduction::Sum,
+        _ => Reduction::Mean,
+    };
     let x = &xs[0];
-    match op {
+    Ok(match op {
         "relu" => x.relu(),
         "abs" => x.abs(),
         "neg" => x.neg(),
@@ -46,14 +52,31 @@ fn apply<T: Element>(op: &str, attrs: &Value, xs: &[Var<T>]) -> Var<T> {
         "sqrt" => x.sqrt(),
         "leaky_relu" => x.leaky_relu(attrs["negative_slope"].as_f64().unwrap()),
         "powf" => x.powf(attrs["exponent"].as_f64().unwrap()),
-        "maximum" => x.maximum(&xs[1]).unwrap(),
-        "max" => x.max(dim(), false).unwrap(),
-        "logsumexp" => x.logsumexp(dim(), false).unwrap(),
-        "softmax" => x.softmax(dim()).unwrap(),
-        "log_softmax" => x.log_softmax(dim()).unwrap(),
-        "max_pool2d" => x.max_pool2d(MaxPool2dParams::new([2, 2])).unwrap(),
+        "maximum" => x.maximum(&xs[1])?,
+        "add" => x.add(&xs[1])?,
+        "matmul" => x.matmul(&xs[1])?,
+        "max" => x.max(dim(), false)?,
+        "logsumexp" => x.logsumexp(dim(), false)?,
+        "softmax" => x.softmax(dim())?,
+        "log_softmax" => x.log_softmax(dim())?,
+        "sum" => x.sum(),
+        "mean" => x.mean()?,
+        "mean_dims" => {
+            let dims: Vec<isize> = attrs["dims"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_i64().unwrap() as isize)
+                .collect();
+            x.mean_dims(&dims, false)?
+        }
+        "cross_entropy" => x.cross_entropy(&[], reduction())?,
+        "mse_loss" => x.mse_loss(&xs[1], reduction())?,
+        "conv2d" => x.conv2d(&xs[1], None, Conv2dParams::default())?,
+        "max_pool2d" => x.max_pool2d(MaxPool2dParams::new([2, 2]))?,
+        "concat" => Var::concat(&[x, &xs[1]], dim())?,
         other => panic!("special_values.json has an op this test does not know: {other}"),
-    }
+    })
 }
 
 /// `None` when `got` matches `want` under the special-value rules.
@@ -81,7 +104,7 @@ fn run_all<T: Element>(rtol: f64) -> Vec<String> {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let mut failures = Vec::new();
     let cases = doc["cases"].as_array().unwrap();
-    assert!(cases.len() >= 20, "the file holds {} cases", cases.len());
+    assert!(cases.len() >= 39, "the file holds {} cases", cases.len());
     for case in cases {
         let (op, attrs) = (case["op"].as_str().unwrap(), &case["attrs"]);
         let label = format!("{op} {attrs}");
@@ -92,7 +115,20 @@ fn run_all<T: Element>(rtol: f64) -> Vec<String> {
             .iter()
             .map(|v| tape.leaf(tensor(v)))
             .collect();
-        let y = apply(op, attrs, &xs);
+        let y = match (apply(op, attrs, &xs), case.get("error")) {
+            (Err(_), Some(_)) => continue, // PyTorch raises too
+            (Ok(_), Some(e)) => {
+                failures.push(format!(
+                    "{label}: PyTorch raises ({e}), chainrule returned a value"
+                ));
+                continue;
+            }
+            (Err(e), None) => {
+                failures.push(format!("{label}: {e}"));
+                continue;
+            }
+            (Ok(y), None) => y,
+        };
         let got: Vec<f64> = y.value().data().iter().map(|v| v.to_f64()).collect();
         if let Some(m) = mismatch(&got, &numbers(&case["output"]["data"]), rtol) {
             failures.push(format!("{label} forward: {m}"));

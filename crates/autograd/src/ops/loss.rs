@@ -1,7 +1,7 @@
 //! Losses: fused softmax-cross-entropy, NLL, MSE and binary cross-entropy with logits.
 
 use chainrule_tensor::kernels::softmax::check_labels;
-use chainrule_tensor::{Element, Shape, Tensor, TensorError, TensorResult};
+use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::error::InOp;
 use crate::{InputGrads, Result, Site, Var};
@@ -20,11 +20,7 @@ pub enum Reduction {
 
 /// Combines per-element losses into the op's output.
 fn reduce<T: Element>(losses: Vec<T>, dims: &[usize], r: Reduction) -> TensorResult<Tensor<T>> {
-    if r == Reduction::Mean && losses.is_empty() {
-        return Err(TensorError::EmptyReduction {
-            shape: Shape::new(dims)?,
-        });
-    }
+    // a mean over no losses is 0/0 = NaN, as in PyTorch
     // f64 accumulator: an f32 mean over 2e6 rows summed in f32 is off in the 3rd digit
     let sum = || losses.iter().map(|v| v.to_f64()).sum::<f64>();
     match r {

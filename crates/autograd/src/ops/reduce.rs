@@ -33,10 +33,10 @@ impl<T: Element> Var<T> {
         self.sum_impl(Some(dims), keepdim, Site::caller(), false)
     }
 
-    /// Mean of every element.
+    /// Mean of every element; NaN for an empty tensor, as in PyTorch.
     ///
     /// # Errors
-    /// The tensor is empty.
+    /// None today; kept fallible like the other reductions.
     #[track_caller]
     pub fn mean(&self) -> Result<Var<T>> {
         self.sum_impl(None, false, Site::caller(), true)
@@ -45,7 +45,7 @@ impl<T: Element> Var<T> {
     /// Mean over `dims`.
     ///
     /// # Errors
-    /// A dim out of range or repeated, or the reduced dims hold no elements.
+    /// A dim out of range or repeated. A mean over no elements is NaN.
     #[track_caller]
     pub fn mean_dims(&self, dims: &[isize], keepdim: bool) -> Result<Var<T>> {
         self.sum_impl(Some(dims), keepdim, Site::caller(), true)
@@ -61,8 +61,10 @@ impl<T: Element> Var<T> {
         let op = if mean { "mean" } else { "sum" };
         let x = self.value();
         let dims = x.resolve_dims(dims).in_op(op, site)?;
+        // 1/0 = inf for a mean over nothing, so its value is 0·inf = NaN, as PyTorch's
+        let count: usize = dims.iter().map(|&d| x.dims()[d]).product();
         let scale = if mean {
-            T::ONE / T::from_f64(x.reduced_count(&dims).in_op(op, site)? as f64)
+            T::ONE / T::from_f64(count as f64)
         } else {
             T::ONE
         };
@@ -104,10 +106,10 @@ impl<T: Element> Var<T> {
         self.tape().record("max", site, y, &[self], rule)
     }
 
-    /// `log Σ exp(x)` along `dim`, computed stably.
+    /// `log Σ exp(x)` along `dim`, computed stably; −∞ over an empty dim.
     ///
     /// # Errors
-    /// `dim` out of range, or an empty dim.
+    /// `dim` out of range.
     #[track_caller]
     pub fn logsumexp(&self, dim: isize, keepdim: bool) -> Result<Var<T>> {
         let site = Site::caller();

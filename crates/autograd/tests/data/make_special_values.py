@@ -85,6 +85,55 @@ P = [1.0, NAN, 3.0, 3.0, -INF, -INF, -INF, -INF, 0.0, 2.0, 2.0, 1.0, INF, 1.0, 0
 cases.append(case("max_pool2d", lambda x: torch.nn.functional.max_pool2d(x, 2), [P], [1, 4, 2, 2],
                   {"kernel_size": [2, 2]}, grad_out=[1.0, 2.0, 3.0, 4.0]))
 
+# Zero-size tensors: PyTorch's values (mean of nothing is NaN, logsumexp of nothing is
+# -inf, a loss averaged over no rows is NaN) and gradients (empty), or an error.
+F = torch.nn.functional
+
+
+def zero_case(op, fn, shapes, attrs=None):
+    xs = [torch.zeros(s, requires_grad=True) for s in shapes]
+    try:
+        y = fn(*xs)
+    except (RuntimeError, IndexError) as e:
+        return {"op": op, "attrs": attrs or {}, "error": str(e).split("\n")[0],
+                "inputs": [{"shape": list(x.shape), "data": enc(x.detach().flatten().tolist())}
+                           for x in xs]}
+    grads = torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+    return {
+        "op": op,
+        "attrs": attrs or {},
+        "inputs": [{"shape": list(x.shape), "data": enc(x.detach().flatten().tolist())} for x in xs],
+        "grad_out": enc(torch.ones_like(y).flatten().tolist()),
+        "output": {"shape": list(y.shape), "data": enc(y.detach().flatten().tolist())},
+        "grads": [enc(torch.zeros_like(x).flatten().tolist()) if g is None else enc(g.flatten().tolist())
+                  for g, x in zip(grads, xs)],
+    }
+
+
+no_labels = torch.zeros(0, dtype=torch.long)
+cases += [
+    zero_case("sum", lambda x: x.sum(), [[0, 3]]),
+    zero_case("mean", lambda x: x.mean(), [[0, 3]]),
+    zero_case("mean_dims", lambda x: x.mean(0), [[0, 3]], {"dims": [0]}),
+    zero_case("mean_dims", lambda x: x.mean(1), [[0, 3]], {"dims": [1]}),
+    zero_case("logsumexp", lambda x: torch.logsumexp(x, 0), [[0, 3]], {"dim": 0}),
+    zero_case("max", lambda x: torch.max(x, 1).values, [[3, 0]], {"dim": 1}),
+    zero_case("softmax", lambda x: torch.softmax(x, 1), [[3, 0]], {"dim": 1}),
+    zero_case("log_softmax", lambda x: torch.log_softmax(x, 0), [[0, 3]], {"dim": 0}),
+    zero_case("matmul", torch.matmul, [[2, 0], [0, 3]]),
+    zero_case("matmul", torch.matmul, [[0, 3], [3, 4]]),
+    zero_case("add", torch.add, [[0, 3], [1, 3]]),
+    zero_case("cross_entropy", lambda x: F.cross_entropy(x, no_labels), [[0, 4]],
+              {"reduction": "mean"}),
+    zero_case("cross_entropy", lambda x: F.cross_entropy(x, no_labels, reduction="sum"),
+              [[0, 4]], {"reduction": "sum"}),
+    zero_case("mse_loss", F.mse_loss, [[0], [0]], {"reduction": "mean"}),
+    zero_case("conv2d", F.conv2d, [[0, 1, 5, 5], [2, 1, 3, 3]]),
+    zero_case("max_pool2d", lambda x: F.max_pool2d(x, 2), [[0, 1, 4, 4]],
+              {"kernel_size": [2, 2]}),
+    zero_case("concat", lambda a, b: torch.cat([a, b]), [[0, 3], [2, 3]], {"dim": 0}),
+]
+
 path = pathlib.Path(__file__).with_name("special_values.json")
 path.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1) + "\n")
 print(f"{len(cases)} cases -> {path}")

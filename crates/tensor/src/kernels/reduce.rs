@@ -143,13 +143,13 @@ impl<T: Element> Tensor<T> {
         acc.into_iter().map(T::from_f64).collect()
     }
 
-    /// Mean over `dims` (resolved).
+    /// Mean over `dims` (resolved). A mean over no elements is NaN, as in PyTorch.
     ///
     /// # Errors
-    /// [`TensorError::EmptyReduction`] when the reduced dims hold no elements.
+    /// A dim out of range or repeated.
     pub fn mean_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
         check_dims(self.shape(), dims)?;
-        let count = self.reduced_count(dims)?;
+        let count: usize = dims.iter().map(|&d| self.dims()[d]).product();
         Ok(self
             .sum_dims(dims, keepdim)?
             .scale(T::ONE / T::from_f64(count as f64)))
@@ -200,13 +200,13 @@ impl<T: Element> Tensor<T> {
         Ok((Tensor::from_parts(out_shape, vals), arg))
     }
 
-    /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite.
+    /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite; −∞ over an
+    /// empty dim (the log of an empty sum), as in PyTorch.
     ///
     /// # Errors
-    /// [`TensorError::EmptyReduction`] when `dim` has extent 0.
+    /// `dim` out of range.
     pub fn logsumexp_dim(&self, dim: usize, keepdim: bool) -> TensorResult<Tensor<T>> {
         let s = DimSplit::new(self.shape(), dim)?;
-        self.reduced_count(&[dim])?;
         let out_shape = reduced_shape(self.shape(), &[dim], keepdim)?;
         let x = self.data();
         let mut out = alloc_zeroed(&out_shape)?;

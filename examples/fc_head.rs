@@ -16,14 +16,14 @@ use chainrule::{Reduction, Tape};
 use rand::{rngs::StdRng, SeedableRng};
 
 /// conv 1→8 3×3, ReLU, pool 2 → conv 8→`width` 3×3, ReLU, pool 2: `[n, width, 5, 5]`.
-fn trunk(width: usize, rng: &mut StdRng) -> Sequential {
-    Sequential::new()
-        .push(Conv2d::new(1, 8, [3, 3], rng))
+fn trunk(width: usize, rng: &mut StdRng) -> chainrule::nn::Result<Sequential> {
+    Ok(Sequential::new()
+        .push(Conv2d::new(1, 8, [3, 3], rng)?)
         .push(ReLU)
         .push(MaxPool2d::new([2, 2]))
-        .push(Conv2d::new(8, width, [3, 3], rng))
+        .push(Conv2d::new(8, width, [3, 3], rng)?)
         .push(ReLU)
-        .push(MaxPool2d::new([2, 2]))
+        .push(MaxPool2d::new([2, 2])))
 }
 
 /// One head's result.
@@ -38,36 +38,36 @@ pub struct HeadResult {
 
 /// Trains each model for `steps` Adam steps (lr 1e-3, batch 64) and tests it.
 pub fn run(data: &Mnist, steps: usize) -> Result<Vec<HeadResult>, Box<dyn std::error::Error>> {
-    type Head = fn(&mut StdRng) -> Sequential;
+    type Head = fn(&mut StdRng) -> chainrule::nn::Result<Sequential>;
     let heads: [(&'static str, usize, Head); 4] = [
         ("(a) flatten + FC", 16, |rng| {
-            Sequential::new()
+            Ok(Sequential::new()
                 .push(Flatten::default())
-                .push(Linear::new(400, 10, rng))
+                .push(Linear::new(400, 10, rng)?))
         }),
         ("(b) flatten + FC + FC", 16, |rng| {
-            Sequential::new()
+            Ok(Sequential::new()
                 .push(Flatten::default())
-                .push(Linear::new(400, 64, rng))
+                .push(Linear::new(400, 64, rng)?)
                 .push(ReLU)
-                .push(Linear::new(64, 10, rng))
+                .push(Linear::new(64, 10, rng)?))
         }),
         ("(c) global avg pool + FC", 16, |rng| {
-            Sequential::new()
+            Ok(Sequential::new()
                 .push(GlobalAvgPool2d)
-                .push(Linear::new(16, 10, rng))
+                .push(Linear::new(16, 10, rng)?))
         }),
         ("(d) 64-ch trunk, GAP + FC", 64, |rng| {
-            Sequential::new()
+            Ok(Sequential::new()
                 .push(GlobalAvgPool2d)
-                .push(Linear::new(64, 10, rng))
+                .push(Linear::new(64, 10, rng)?))
         }),
     ];
     let mut out = Vec::new();
     for (name, width, make_head) in heads {
         let mut rng = StdRng::seed_from_u64(0);
-        let body = trunk(width, &mut rng);
-        let head = make_head(&mut rng);
+        let body = trunk(width, &mut rng)?;
+        let head = make_head(&mut rng)?;
         let head_params = head.num_parameters();
         let net = Sequential::new().push(body).push(head);
         let mut opt = Adam::new(net.parameters(), 1e-3)?;

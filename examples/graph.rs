@@ -10,12 +10,12 @@ use chainrule::{Reduction, Tape, Tensor};
 use rand::{rngs::StdRng, SeedableRng};
 
 /// Records the model and returns the tape.
-pub fn record() -> chainrule::Result<Tape> {
+pub fn record() -> chainrule::nn::Result<Tape> {
     let mut rng = StdRng::seed_from_u64(0);
     let (inp, shared, out) = (
-        Linear::new(4, 8, &mut rng),
-        Linear::new(8, 8, &mut rng),
-        Linear::new(8, 3, &mut rng),
+        Linear::new(4, 8, &mut rng)?,
+        Linear::new(8, 8, &mut rng)?,
+        Linear::new(8, 3, &mut rng)?,
     );
     let tape = Tape::new();
     let x = tape.constant(Tensor::ones(&[2, 4])?);
@@ -28,7 +28,7 @@ pub fn record() -> chainrule::Result<Tape> {
 }
 
 #[allow(dead_code)]
-fn main() -> chainrule::Result<()> {
+fn main() -> chainrule::nn::Result<()> {
     let tape = record()?;
     eprintln!("{} records on the tape", tape.len());
     print!("{}", tape.to_dot());

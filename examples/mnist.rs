@@ -64,13 +64,13 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The network from our user's question.
-fn seed_network(rng: &mut rand::rngs::StdRng) -> Sequential {
-    Sequential::new()
-        .push_named("conv", Conv2d::new(1, 3, [5, 5], rng))
+fn seed_network(rng: &mut rand::rngs::StdRng) -> chainrule::nn::Result<Sequential> {
+    Ok(Sequential::new()
+        .push_named("conv", Conv2d::new(1, 3, [5, 5], rng)?)
         .push_named("relu", ReLU)
         .push_named("pool", MaxPool2d::new([2, 2]))
         .push_named("flatten", Flatten::default())
-        .push_named("fc", Linear::new(432, 10, rng))
+        .push_named("fc", Linear::new(432, 10, rng)?))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.data
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let net = seed_network(&mut rng);
+    let net = seed_network(&mut rng)?;
 
     // What happens after the pooling layer: the shape after each layer.
     let tape = Tape::new();

@@ -80,35 +80,37 @@ pub fn train(
 pub fn run(steps: usize) -> chainrule::nn::Result<Vec<Trained>> {
     let (x, y) = xor_data(200, 1);
     let mut rng = StdRng::seed_from_u64(2);
-    let hidden = |act: Box<dyn Fn(Sequential) -> Sequential>, rng: &mut StdRng| {
-        let m = Sequential::new().push(Linear::new(2, 8, rng));
-        act(m).push(Linear::new(8, 1, rng))
+    let hidden = |act: Box<dyn Fn(Sequential) -> Sequential>,
+                  rng: &mut StdRng|
+     -> chainrule::nn::Result<Sequential> {
+        let m = Sequential::new().push(Linear::new(2, 8, rng)?);
+        Ok(act(m).push(Linear::new(8, 1, rng)?))
     };
     Ok(vec![
         train(
             "logistic regression",
-            Sequential::new().push(Linear::new(2, 1, &mut rng)),
+            Sequential::new().push(Linear::new(2, 1, &mut rng)?),
             &x,
             &y,
             steps,
         )?,
         train(
             "hidden layer, tanh",
-            hidden(Box::new(|m| m.push(Tanh)), &mut rng),
+            hidden(Box::new(|m| m.push(Tanh)), &mut rng)?,
             &x,
             &y,
             steps,
         )?,
         train(
             "hidden layer, sigmoid",
-            hidden(Box::new(|m| m.push(Sigmoid)), &mut rng),
+            hidden(Box::new(|m| m.push(Sigmoid)), &mut rng)?,
             &x,
             &y,
             steps,
         )?,
         train(
             "hidden layer, ReLU",
-            hidden(Box::new(|m| m.push(ReLU)), &mut rng),
+            hidden(Box::new(|m| m.push(ReLU)), &mut rng)?,
             &x,
             &y,
             steps,

@@ -10,11 +10,11 @@ use rand::SeedableRng;
 fn seed_network() -> Sequential {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     Sequential::new()
-        .push(Conv2d::new(1, 3, [5, 5], &mut rng))
+        .push(Conv2d::new(1, 3, [5, 5], &mut rng).unwrap())
         .push(ReLU)
         .push(MaxPool2d::new([2, 2]))
         .push(Flatten::default())
-        .push(Linear::new(432, 10, &mut rng))
+        .push(Linear::new(432, 10, &mut rng).unwrap())
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn nested_containers_report_the_full_path_at_the_outer_call() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let net = Sequential::<f32>::new()
         .push(ReLU)
-        .push(Sequential::new().push(Linear::new(4, 2, &mut rng)));
+        .push(Sequential::new().push(Linear::new(4, 2, &mut rng).unwrap()));
     let tape = Tape::new();
     let x = tape.constant(Tensor::zeros(&[2, 5]).unwrap());
     let message = net.forward(&x).unwrap_err().to_string();

@@ -11,15 +11,15 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 fn step_bits() -> Vec<Vec<u32>> {
     let mut rng = StdRng::seed_from_u64(11);
     let net = Sequential::new()
-        .push(Conv2d::new(1, 32, [3, 3], &mut rng))
+        .push(Conv2d::new(1, 32, [3, 3], &mut rng).unwrap())
         .push(ReLU)
-        .push(Conv2d::new(32, 64, [3, 3], &mut rng))
+        .push(Conv2d::new(32, 64, [3, 3], &mut rng).unwrap())
         .push(ReLU)
         .push(MaxPool2d::new([2, 2]))
         .push(Flatten::default())
-        .push(Linear::new(9216, 128, &mut rng))
+        .push(Linear::new(9216, 128, &mut rng).unwrap())
         .push(ReLU)
-        .push(Linear::new(128, 10, &mut rng));
+        .push(Linear::new(128, 10, &mut rng).unwrap());
     let x = Tensor::from_vec(
         (0..64 * 784).map(|_| rng.gen_range(-1.0f32..1.0)).collect(),
         &[64, 1, 28, 28],

@@ -103,37 +103,37 @@ fn verify_reuse(layer: &Linear, x: &Tensor<f32>, target: &Tensor<f32>) -> Result
 }
 
 /// Builds workload `id` (W1…W7) with inputs drawn from `rng`.
-pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, String> {
+pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, Box<dyn std::error::Error>> {
     Ok(match id {
         "W1" => {
             let net = Sequential::new()
-                .push(Conv2d::new(1, 3, [5, 5], rng))
+                .push(Conv2d::new(1, 3, [5, 5], rng)?)
                 .push(ReLU)
                 .push(MaxPool2d::new([2, 2]))
                 .push(Flatten::default())
-                .push(Linear::new(432, 10, rng));
+                .push(Linear::new(432, 10, rng)?);
             classifier(net, &[64, 1, 28, 28], rng)
         }
         "W2" => {
             let net = Sequential::new()
-                .push(Conv2d::new(1, 32, [3, 3], rng))
+                .push(Conv2d::new(1, 32, [3, 3], rng)?)
                 .push(ReLU)
-                .push(Conv2d::new(32, 64, [3, 3], rng))
+                .push(Conv2d::new(32, 64, [3, 3], rng)?)
                 .push(ReLU)
                 .push(MaxPool2d::new([2, 2]))
                 .push(Flatten::default())
-                .push(Linear::new(9216, 128, rng))
+                .push(Linear::new(9216, 128, rng)?)
                 .push(ReLU)
-                .push(Linear::new(128, 10, rng));
+                .push(Linear::new(128, 10, rng)?);
             classifier(net, &[64, 1, 28, 28], rng)
         }
         "W3" => {
             let net = Sequential::new()
-                .push(Linear::new(784, 512, rng))
+                .push(Linear::new(784, 512, rng)?)
                 .push(ReLU)
-                .push(Linear::new(512, 512, rng))
+                .push(Linear::new(512, 512, rng)?)
                 .push(ReLU)
-                .push(Linear::new(512, 10, rng));
+                .push(Linear::new(512, 10, rng)?);
             classifier(net, &[128, 784], rng)
         }
         "W4" => {
@@ -197,7 +197,7 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, String> {
         }
         "W7" => {
             let (layer, x, target) = (
-                Linear::new(256, 256, rng),
+                Linear::new(256, 256, rng)?,
                 rand_tensor(rng, &[64, 256]),
                 rand_tensor(rng, &[64, 256]),
             );
@@ -206,6 +206,6 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, String> {
             let loss: Loss = Box::new(move |tape| reuse_loss([&layer; 3], &x, &target, tape));
             Workload::new(loss, params, Some(64))
         }
-        other => return Err(format!("unknown workload {other} (W1…W7)")),
+        other => return Err(format!("unknown workload {other} (W1…W7)").into()),
     })
 }

@@ -11,8 +11,8 @@
 //! use chainrule_nn::{checkpoint, layers::Linear, Module};
 //! use rand::SeedableRng;
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-//! let a = Linear::<f32>::new(3, 2, &mut rng);
-//! let b = Linear::<f32>::new(3, 2, &mut rng);
+//! let a = Linear::<f32>::new(3, 2, &mut rng)?;
+//! let b = Linear::<f32>::new(3, 2, &mut rng)?;
 //! let path = std::env::temp_dir().join("chainrule-doc-example.safetensors");
 //! checkpoint::save(&a, &path)?;
 //! checkpoint::load(&b, &path)?;

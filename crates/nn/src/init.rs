@@ -107,8 +107,13 @@ pub fn fans(dims: &[usize]) -> Result<(usize, usize)> {
             reason: format!("shape {dims:?} has fewer than 2 dims"),
         });
     }
-    let receptive: usize = dims[2..].iter().product();
-    Ok((dims[1] * receptive, dims[0] * receptive))
+    let product = |ds: &[usize]| ds.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let fans =
+        product(&dims[2..]).and_then(|r| Some((dims[1].checked_mul(r)?, dims[0].checked_mul(r)?)));
+    fans.ok_or_else(|| Error::Invalid {
+        what: "fans",
+        reason: format!("shape {dims:?} is too large"),
+    })
 }
 
 fn fan(dims: &[usize], mode: FanMode) -> Result<usize> {

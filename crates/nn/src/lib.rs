@@ -10,7 +10,7 @@
 //! use chainrule_nn::{layers::{Linear, ReLU, Sequential}, optim::{Optimizer, Sgd}, Module};
 //! use rand::SeedableRng;
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-//! let model = Sequential::<f32>::new().push(Linear::new(4, 8, &mut rng)).push(ReLU).push(Linear::new(8, 3, &mut rng));
+//! let model = Sequential::<f32>::new().push(Linear::new(4, 8, &mut rng)?).push(ReLU).push(Linear::new(8, 3, &mut rng)?);
 //! let mut opt = Sgd::new(model.parameters(), 0.1)?.momentum(0.9)?;
 //! let tape = Tape::new();
 //! let x = tape.constant(Tensor::ones(&[2, 4])?);

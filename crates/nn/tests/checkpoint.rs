@@ -19,9 +19,9 @@ fn tmp(name: &str) -> std::path::PathBuf {
 fn net(seed: u64) -> Sequential {
     let mut rng = StdRng::seed_from_u64(seed);
     Sequential::new()
-        .push(Conv2d::new(1, 3, [5, 5], &mut rng))
+        .push(Conv2d::new(1, 3, [5, 5], &mut rng).unwrap())
         .push(ReLU)
-        .push(Linear::new(432, 10, &mut rng))
+        .push(Linear::new(432, 10, &mut rng).unwrap())
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn save_then_load_round_trips_bit_exactly() {
 
 #[test]
 fn a_file_written_by_python_safetensors_loads() {
-    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     checkpoint::load(&fc, data("from_python.safetensors")).unwrap();
     assert_eq!(
         fc.weight.value().data(),
@@ -76,11 +76,11 @@ fn a_file_we_write_matches_the_one_python_reads() {
 fn mismatched_names_shapes_and_dtypes_are_all_reported() {
     let path = tmp("mismatch.safetensors");
     checkpoint::save(
-        &Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0)),
+        &Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0)).unwrap(),
         &path,
     )
     .unwrap();
-    let wrong_shape = Linear::<f32>::new(4, 2, &mut StdRng::seed_from_u64(0));
+    let wrong_shape = Linear::<f32>::new(4, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     let before = wrong_shape.weight.value();
     let msg = checkpoint::load(&wrong_shape, &path)
         .unwrap_err()
@@ -102,7 +102,7 @@ fn mismatched_names_shapes_and_dtypes_are_all_reported() {
         "{msg}"
     );
 
-    let wide = Linear::<f64>::new(3, 2, &mut StdRng::seed_from_u64(0));
+    let wide = Linear::<f64>::new(3, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     let msg = checkpoint::load(&wide, &path).unwrap_err().to_string();
     assert!(msg.contains("dtype F32, the module expects F64"), "{msg}");
     std::fs::remove_file(path).unwrap();
@@ -111,7 +111,7 @@ fn mismatched_names_shapes_and_dtypes_are_all_reported() {
 #[test]
 fn truncated_and_malformed_files_are_errors_not_panics() {
     let bytes = std::fs::read(data("from_python.safetensors")).unwrap();
-    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     for (name, content) in [
         ("truncated", bytes[..bytes.len() - 5].to_vec()),
         ("header-only", bytes[..10].to_vec()),

@@ -55,7 +55,7 @@ fn duplicate_parameter_names_are_an_error_before_anything_is_written() {
 
 #[test]
 fn special_files_are_refused_without_reading_them() {
-    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(3, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     // /dev/zero would stream forever; a directory cannot be read
     for path in ["/dev/zero", "/dev/null", "/tmp"] {
         let e = checkpoint::load(&fc, path).unwrap_err().to_string();
@@ -84,7 +84,7 @@ fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
 #[test]
 fn malformed_checkpoints_say_what_is_wrong_and_where() {
     let dir = scratch_dir("malformed");
-    let fc = Linear::<f32>::new(1, 1, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(1, 1, &mut StdRng::seed_from_u64(0)).unwrap();
     let w = r#""weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}"#;
     let b = r#""bias":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}"#;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -149,7 +149,7 @@ fn malformed_checkpoints_say_what_is_wrong_and_where() {
 #[test]
 fn a_failed_save_leaves_no_temporary_and_names_the_target() {
     let dir = scratch_dir("failed-save");
-    let fc = Linear::<f32>::new(2, 2, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(2, 2, &mut StdRng::seed_from_u64(0)).unwrap();
     // the target is a directory: the rename fails after the temporary was written
     let target = dir.join("occupied");
     std::fs::create_dir_all(target.join("inside")).unwrap();
@@ -165,7 +165,7 @@ fn a_failed_save_leaves_no_temporary_and_names_the_target() {
 fn concurrent_saves_to_one_path_each_succeed() {
     let dir = scratch_dir("concurrent");
     let path = dir.join("shared.safetensors");
-    let fc = Linear::<f32>::new(16, 16, &mut StdRng::seed_from_u64(0));
+    let fc = Linear::<f32>::new(16, 16, &mut StdRng::seed_from_u64(0)).unwrap();
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -175,7 +175,7 @@ fn concurrent_saves_to_one_path_each_succeed() {
             });
         }
     });
-    let other = Linear::<f32>::new(16, 16, &mut StdRng::seed_from_u64(1));
+    let other = Linear::<f32>::new(16, 16, &mut StdRng::seed_from_u64(1)).unwrap();
     checkpoint::load(&other, &path).unwrap();
     assert_eq!(other.weight.value(), fc.weight.value());
     assert!(leftovers(&dir).is_empty());
@@ -301,11 +301,11 @@ fn parameters_are_snapshots_that_survive_a_step() {
 fn an_empty_batch_goes_through_the_seed_network() {
     let mut rng = StdRng::seed_from_u64(0);
     let net = Sequential::new()
-        .push(Conv2d::new(1, 3, [5, 5], &mut rng))
+        .push(Conv2d::new(1, 3, [5, 5], &mut rng).unwrap())
         .push(ReLU)
         .push(MaxPool2d::new([2, 2]))
         .push(Flatten::default())
-        .push(Linear::new(432, 10, &mut rng));
+        .push(Linear::new(432, 10, &mut rng).unwrap());
     let tape = Tape::<f32>::new();
     let x = tape.constant(Tensor::zeros(&[0, 1, 28, 28]).unwrap());
     let y = net.forward(&x).unwrap();
@@ -316,4 +316,20 @@ fn an_empty_batch_goes_through_the_seed_network() {
         let g = grads.get(&p).unwrap();
         assert!(g.data().iter().all(|&v| v == 0.0));
     }
+}
+
+#[test]
+fn layers_too_large_to_build_are_errors() {
+    let mut rng = StdRng::seed_from_u64(0);
+    // 2^80 weights wrapped to 0 before; 2^40 aborted on allocation
+    assert!(Linear::<f32>::new(1 << 40, 1 << 40, &mut rng).is_err());
+    assert!(Linear::<f32>::new(1 << 20, 1 << 20, &mut rng).is_err());
+    assert!(Conv2d::<f32>::new(1 << 20, 1 << 20, [3, 3], &mut rng).is_err());
+    assert!(chainrule_nn::init::kaiming_normal::<f32, _>(
+        &[1 << 40, 1 << 40],
+        chainrule_nn::init::FanMode::FanIn,
+        chainrule_nn::init::Nonlinearity::Relu,
+        &mut rng
+    )
+    .is_err());
 }

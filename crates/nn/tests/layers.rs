@@ -86,7 +86,10 @@ fn layers_have_the_documented_output_shapes() {
     let tape = chainrule_autograd::Tape::<f32>::new();
     let x = tape.constant(Tensor::zeros(&[2, 4, 8, 8]).unwrap());
     let shape = |m: &dyn Module<f32>| m.forward(&x).unwrap().dims().to_vec();
-    assert_eq!(shape(&Conv2d::new(4, 6, [3, 3], &mut rng)), [2, 6, 6, 6]);
+    assert_eq!(
+        shape(&Conv2d::new(4, 6, [3, 3], &mut rng).unwrap()),
+        [2, 6, 6, 6]
+    );
     let strided = Conv2d::with_options(
         4,
         6,
@@ -117,7 +120,11 @@ fn layers_have_the_documented_output_shapes() {
     }
     let flat = tape.constant(Tensor::zeros(&[5, 7]).unwrap());
     assert_eq!(
-        Linear::new(7, 3, &mut rng).forward(&flat).unwrap().dims(),
+        Linear::new(7, 3, &mut rng)
+            .unwrap()
+            .forward(&flat)
+            .unwrap()
+            .dims(),
         [5, 3]
     );
     assert!(Conv2d::<f32>::with_options(
@@ -137,10 +144,14 @@ fn layers_have_the_documented_output_shapes() {
 #[test]
 fn gradients_through_each_layer_match_finite_differences() {
     let mut rng = StdRng::seed_from_u64(3);
-    check(&Linear::new(4, 3, &mut rng), &[2, 4], &[2, 3]);
-    check(&Linear::without_bias(4, 3, &mut rng), &[2, 4], &[2, 3]);
+    check(&Linear::new(4, 3, &mut rng).unwrap(), &[2, 4], &[2, 3]);
     check(
-        &Conv2d::new(2, 3, [3, 3], &mut rng),
+        &Linear::without_bias(4, 3, &mut rng).unwrap(),
+        &[2, 4],
+        &[2, 3],
+    );
+    check(
+        &Conv2d::new(2, 3, [3, 3], &mut rng).unwrap(),
         &[2, 2, 5, 5],
         &[2, 3, 3, 3],
     );
@@ -177,10 +188,10 @@ fn gradients_through_each_layer_match_finite_differences() {
     check(&Tanh, &[3, 4], &[3, 4]);
     check(&Softmax(-1), &[3, 4], &[3, 4]);
     let seq = Sequential::new()
-        .push(Conv2d::new(1, 2, [3, 3], &mut rng))
+        .push(Conv2d::new(1, 2, [3, 3], &mut rng).unwrap())
         .push(Tanh)
         .push(Flatten::default())
-        .push(Linear::new(8, 3, &mut rng));
+        .push(Linear::new(8, 3, &mut rng).unwrap());
     check(&seq, &[2, 1, 4, 4], &[2, 3]);
 }
 

@@ -9,7 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 #[test]
 fn one_linear_used_three_times_gets_the_sum_of_three_copies_gradients() {
     let mut rng = StdRng::seed_from_u64(7);
-    let shared = Linear::<f64>::new(8, 8, &mut rng);
+    let shared = Linear::<f64>::new(8, 8, &mut rng).unwrap();
     let copies: Vec<Linear<f64>> = (0..3)
         .map(|_| {
             Linear::from_tensors(

@@ -197,8 +197,9 @@ pub(crate) fn alloc_filled<T: Element>(shape: &Shape, value: T) -> TensorResult<
     Ok(v)
 }
 
-/// An empty vector with room for `shape`'s elements, for kernels that append them.
-pub(crate) fn alloc_empty<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+/// An empty vector with room for `shape`'s elements (values or indices), for kernels
+/// that append them.
+pub(crate) fn alloc_empty<T>(shape: &Shape) -> TensorResult<Vec<T>> {
     let n = shape.numel();
     let mut v = Vec::new();
     v.try_reserve_exact(n)

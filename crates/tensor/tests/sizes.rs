@@ -184,3 +184,64 @@ fn zero_size_products_and_linear_layers_have_pytorchs_shapes() {
     let m = Tensor::<f32>::ones(&[4, 2]).unwrap();
     assert_eq!(empty.matmul(&m).unwrap().dims(), &[0, 2]);
 }
+
+/// Found by the fuzz harness: empty tensors whose other dims are huge made kernels
+/// loop over the huge dims (hangs), and groups larger than two zero channel counts
+/// made conv loop over 2^62 empty groups.
+#[test]
+fn empty_tensors_with_huge_dims_do_no_work() {
+    let e = |dims: &[usize]| Tensor::<f32>::from_vec(vec![], dims).unwrap();
+    assert_eq!(e(&[1 << 59, 0]).softmax(0).unwrap().dims(), &[1 << 59, 0]);
+    assert_eq!(
+        e(&[1 << 40, 0]).narrow(1, 0, 0).unwrap().dims(),
+        &[1 << 40, 0]
+    );
+    let a = e(&[1 << 40, 0]);
+    assert_eq!(Tensor::concat(&[&a, &a], 1).unwrap().dims(), &[1 << 40, 0]);
+    assert_eq!(
+        e(&[1 << 40, 3, 0]).logsumexp_dim(1, false).unwrap().dims(),
+        &[1 << 40, 0]
+    );
+    let mut p = MaxPool2dParams::new([1, 1]);
+    p.stride = [1, 1];
+    assert_eq!(
+        e(&[0, 1, 1 << 35, 1]).max_pool2d(p).unwrap().0.dims(),
+        &[0, 1, 1 << 35, 1]
+    );
+    assert_eq!(
+        e(&[0, 1, 1 << 30, 1 << 20])
+            .avg_pool2d(AvgPool2dParams::new([1, 1]))
+            .unwrap()
+            .dims(),
+        &[0, 1, 1 << 30, 1 << 20]
+    );
+    let x = e(&[2, 0, 3, 3]);
+    let w = e(&[0, 0, 1, 1]);
+    let groups = Conv2dParams {
+        groups: 1 << 62,
+        ..Default::default()
+    };
+    assert!(x.conv2d(&w, None, groups).is_err());
+    let x = e(&[1 << 35, 0, 3, 3]);
+    let w = Tensor::<f32>::from_vec(vec![], &[2, 0, 1, 1]).unwrap();
+    let g = Tensor::<f32>::from_vec(vec![], &[0, 2, 3, 3]).unwrap();
+    let ok = e(&[0, 0, 3, 3]);
+    let (dx, dw, db) = ok
+        .conv2d_backward(&w, &g, Conv2dParams::default(), [true; 3])
+        .unwrap();
+    assert_eq!((dx.unwrap().numel(), dw.unwrap().numel()), (0, 0));
+    assert_eq!(db.unwrap().data(), &[0.0, 0.0]);
+    // summing away an empty dim leaves 2^40 real zeros: refused (this aborted)
+    assert!(is_oom(e(&[1 << 40, 0]).sum_dims(&[1], false)));
+    assert!(is_oom(e(&[1 << 40, 0]).mean_dims(&[1], false)));
+    assert!(is_oom(
+        e(&[1 << 40, 0]).sum_to(&Shape::new(&[1 << 40, 1]).unwrap())
+    ));
+    // batched products of empty operands whose batch is huge: the output is refused
+    // before the per-batch offset table is built (that allocation aborted)
+    let a = e(&[5, 5, 1 << 35, 1, 0]);
+    let b = e(&[0, 1]);
+    assert!(is_oom(a.matmul(&b)));
+    // a real output of 6·10^11 elements: refused, not attempted
+    assert!(is_oom(x.conv2d(&w, None, Conv2dParams::default())));
+}

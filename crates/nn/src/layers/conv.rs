@@ -12,10 +12,10 @@ use crate::{Error, Module};
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::Conv2d, Module};
 /// use rand::SeedableRng;
-/// let conv = Conv2d::<f32>::new(1, 3, [5, 5], &mut rand::rngs::StdRng::seed_from_u64(1));
+/// let conv = Conv2d::<f32>::new(1, 3, [5, 5], &mut rand::rngs::StdRng::seed_from_u64(1))?;
 /// let x = Tape::new().constant(Tensor::zeros(&[64, 1, 28, 28])?);
 /// assert_eq!(conv.forward(&x)?.dims(), &[64, 3, 24, 24]);
-/// # Ok::<(), chainrule_autograd::Error>(())
+/// # Ok::<(), chainrule_nn::Error>(())
 /// ```
 pub struct Conv2d<T: Element = f32> {
     /// `[out, in/groups, kh, kw]`.
@@ -28,22 +28,25 @@ pub struct Conv2d<T: Element = f32> {
 
 impl<T: Element> Conv2d<T> {
     /// Stride 1, no padding, one group, with bias.
+    ///
+    /// # Errors
+    /// A weight too large to describe or allocate.
     pub fn new<R: Rng + ?Sized>(
         in_channels: usize,
         out_channels: usize,
         kernel_size: [usize; 2],
         rng: &mut R,
-    ) -> Self {
+    ) -> crate::Result<Self> {
         let (w, b) = super::default_init(
             &[out_channels, in_channels, kernel_size[0], kernel_size[1]],
             true,
             rng,
-        );
-        Conv2d {
+        )?;
+        Ok(Conv2d {
             weight: Param::new(w),
             bias: b.map(Param::new),
             params: Conv2dParams::default(),
-        }
+        })
     }
 
     /// Any stride, padding, dilation and groups, with or without bias.
@@ -74,7 +77,7 @@ impl<T: Element> Conv2d<T> {
             ],
             bias,
             rng,
-        );
+        )?;
         Ok(Conv2d {
             weight: Param::new(w),
             bias: b.map(Param::new),

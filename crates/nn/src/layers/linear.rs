@@ -13,11 +13,11 @@ use crate::Module;
 /// use chainrule_autograd::{Tape, Tensor};
 /// use chainrule_nn::{layers::Linear, Module};
 /// use rand::SeedableRng;
-/// let fc = Linear::<f32>::new(432, 10, &mut rand::rngs::StdRng::seed_from_u64(1));
+/// let fc = Linear::<f32>::new(432, 10, &mut rand::rngs::StdRng::seed_from_u64(1))?;
 /// let x = Tape::new().constant(Tensor::zeros(&[64, 432])?);
 /// assert_eq!(fc.forward(&x)?.dims(), &[64, 10]);
 /// assert_eq!(fc.num_parameters(), 4330);
-/// # Ok::<(), chainrule_autograd::Error>(())
+/// # Ok::<(), chainrule_nn::Error>(())
 /// ```
 pub struct Linear<T: Element = f32> {
     /// `[out, in]`.
@@ -28,12 +28,19 @@ pub struct Linear<T: Element = f32> {
 
 impl<T: Element> Linear<T> {
     /// A layer with bias, PyTorch's default initialization.
-    pub fn new<R: Rng + ?Sized>(in_features: usize, out_features: usize, rng: &mut R) -> Self {
-        let (w, b) = super::default_init(&[out_features, in_features], true, rng);
-        Linear {
+    ///
+    /// # Errors
+    /// A weight too large to describe or allocate.
+    pub fn new<R: Rng + ?Sized>(
+        in_features: usize,
+        out_features: usize,
+        rng: &mut R,
+    ) -> crate::Result<Self> {
+        let (w, b) = super::default_init(&[out_features, in_features], true, rng)?;
+        Ok(Linear {
             weight: Param::new(w),
             bias: b.map(Param::new),
-        }
+        })
     }
 
     /// A layer without bias.
@@ -41,12 +48,12 @@ impl<T: Element> Linear<T> {
         in_features: usize,
         out_features: usize,
         rng: &mut R,
-    ) -> Self {
-        let (w, _) = super::default_init(&[out_features, in_features], false, rng);
-        Linear {
+    ) -> crate::Result<Self> {
+        let (w, _) = super::default_init(&[out_features, in_features], false, rng)?;
+        Ok(Linear {
             weight: Param::new(w),
             bias: None,
-        }
+        })
     }
 
     /// A layer from given values.

@@ -21,31 +21,39 @@ use rand::Rng;
 
 /// PyTorch's default layer initialization: weight and bias both U(±1/√fan_in), where
 /// fan_in is `dims[1]·Π dims[2..]` (this is `kaiming_uniform` with `a = √5`).
+///
+/// # Errors
+/// A shape too large to describe or allocate (checked before any value is drawn).
 pub(crate) fn default_init<T: Element, R: Rng + ?Sized>(
     dims: &[usize],
     bias: bool,
     rng: &mut R,
-) -> (Tensor<T>, Option<Tensor<T>>) {
+) -> crate::Result<(Tensor<T>, Option<Tensor<T>>)> {
+    let mut w = Tensor::zeros(dims)?;
+    let mut b = if bias {
+        Some(Tensor::zeros(&dims[..1])?)
+    } else {
+        None
+    };
+    // the weight exists, so this product of its dims cannot overflow
     let fan_in: usize = dims[1..].iter().product();
     let bound = if fan_in == 0 {
         0.0
     } else {
         1.0 / (fan_in as f64).sqrt()
     };
-    let mut sample = |d: &[usize]| {
-        let n: usize = d.iter().product();
-        let data: Vec<T> = (0..n)
-            .map(|_| {
-                T::from_f64(if bound > 0.0 {
-                    rng.gen_range(-bound..bound)
-                } else {
-                    0.0
-                })
-            })
-            .collect();
-        Tensor::from_vec(data, d).expect("length is the product of the dims")
+    let mut fill = |t: &mut Tensor<T>| {
+        for v in t.data_mut() {
+            *v = T::from_f64(if bound > 0.0 {
+                rng.gen_range(-bound..bound)
+            } else {
+                0.0
+            });
+        }
     };
-    let w = sample(dims);
-    let b = bias.then(|| sample(&dims[..1]));
-    (w, b)
+    fill(&mut w);
+    if let Some(b) = b.as_mut() {
+        fill(b);
+    }
+    Ok((w, b))
 }

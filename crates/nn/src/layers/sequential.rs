@@ -10,13 +10,14 @@ use crate::Module;
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let net = Sequential::<f32>::new()
-///     .push(Conv2d::new(1, 3, [5, 5], &mut rng))
+///     .push(Conv2d::new(1, 3, [5, 5], &mut rng)?)
 ///     .push(ReLU)
 ///     .push(MaxPool2d::new([2, 2]))
 ///     .push(Flatten::default())
-///     .push(Linear::new(432, 10, &mut rng));
+///     .push(Linear::new(432, 10, &mut rng)?);
 /// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "4.weight", "4.bias"]);
+/// # Ok::<(), chainrule_nn::Error>(())
 /// ```
 pub struct Sequential<T: Element = f32> {
     layers: Vec<(String, Box<dyn Module<T>>)>,

@@ -76,7 +76,9 @@ impl Geometry {
         let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
         let (o, cg, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
         let g = p.groups;
-        if g == 0 || c % g != 0 || o % g != 0 {
+        // groups beyond the channel counts divide two zero counts only, and would make
+        // the kernels loop over empty groups: refused
+        if g == 0 || c % g != 0 || o % g != 0 || g > c.max(o).max(1) {
             return Err(attr_err(
                 "groups",
                 format!("{g} must be positive and divide input channels {c} and output channels {o} (input {x}, weight {w})"),
@@ -280,6 +282,9 @@ impl<T: Element> Tensor<T> {
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
         let mut out = alloc_zeroed(&g.out)?;
+        if out.is_empty() {
+            return Ok(Tensor::from_parts(g.out, out));
+        }
         let cols_len = g.c * g.kh * g.kw * plane;
         let image = |(x, y): (&[T], &mut [T])| -> TensorResult<()> {
             T::with_scratch(cols_len, |cols| {
@@ -343,6 +348,21 @@ impl<T: Element> Tensor<T> {
                 g.o,
                 g.oh,
                 g.ow
+            ));
+        }
+        if grad.numel() == 0 {
+            // no output, so every gradient is a sum of nothing
+            let zeros = |on: bool, shape: &Shape| -> TensorResult<Option<Tensor<T>>> {
+                Ok(if on {
+                    Some(Tensor::from_parts(shape.clone(), alloc_zeroed(shape)?))
+                } else {
+                    None
+                })
+            };
+            return Ok((
+                zeros(needs[0], self.shape())?,
+                zeros(needs[1], weight.shape())?,
+                zeros(needs[2], &Shape::new(&[g.o])?)?,
             ));
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);

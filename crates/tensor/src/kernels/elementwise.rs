@@ -178,7 +178,7 @@ impl<T: Element> Tensor<T> {
         kept.extend_from_slice(target.dims());
         Ok(Tensor::from_parts(
             target.clone(),
-            self.sum_into(&Shape::new(&kept)?),
+            self.sum_into(&Shape::new(&kept)?)?,
         ))
     }
 }

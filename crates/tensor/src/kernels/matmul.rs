@@ -374,10 +374,14 @@ impl<T: Element> Tensor<T> {
         if out_shape.numel() == 0 {
             return Ok(Tensor::from_parts(out_shape, Vec::new()));
         }
-        // one entry per batch element, each of which owns m·n > 0 outputs
-        let mut offsets = Vec::with_capacity(batch.numel());
-        for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
+        // the output first: it is at least as large as the offsets table below
         let mut out = alloc_zeroed(&out_shape)?;
+        if k == 0 {
+            return Ok(Tensor::from_parts(out_shape, out)); // sums of nothing
+        }
+        // one entry per batch element, each of which owns m·n > 0 outputs
+        let mut offsets = crate::tensor::alloc_empty::<[usize; 2]>(&batch)?;
+        for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
         let run = |c: &mut [T], [oa, ob]: [usize; 2]| {
             gemm(
                 m,

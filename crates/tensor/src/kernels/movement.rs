@@ -168,6 +168,8 @@ impl<T: Element> Tensor<T> {
         let shape = Shape::new(&dims)?;
         let outer: usize = dims[..dim].iter().product();
         let mut out = alloc_empty(&shape)?;
+        // an empty result can still have a huge `outer` (`[2^40, 0]`): no loop over it
+        let outer = if shape.numel() == 0 { 0 } else { outer };
         for o in 0..outer {
             for p in parts {
                 let row = p.numel() / outer.max(1);
@@ -206,6 +208,7 @@ impl<T: Element> Tensor<T> {
         dims[dim] = length;
         let shape = Shape::new(&dims)?;
         let mut out = alloc_empty(&shape)?;
+        let outer = if shape.numel() == 0 { 0 } else { outer };
         for o in 0..outer {
             let base = (o * extent + start) * inner;
             out.extend_from_slice(&self.data()[base..base + length * inner]);
@@ -242,6 +245,7 @@ impl<T: Element> Tensor<T> {
         let outer: usize = full.dims()[..dim].iter().product();
         let inner: usize = full.dims()[dim + 1..].iter().product();
         let mut out = alloc_zeroed(full)?;
+        let outer = if self.numel() == 0 { 0 } else { outer };
         for o in 0..outer {
             let dst = (o * extent + start) * inner;
             let src = o * length * inner;

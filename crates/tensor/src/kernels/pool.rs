@@ -245,21 +245,20 @@ impl<T: Element> Tensor<T> {
             p.dilation,
             p.ceil_mode,
         )?;
+        let out_shape = Shape::new(&[n, c, oh, ow])?;
+        // nothing to pool; also skips the per-row tables of a possibly huge empty plane
+        if out_shape.numel() == 0 {
+            return Ok((Tensor::from_parts(out_shape, Vec::new()), Vec::new()));
+        }
         if u32::try_from(h * w).is_err() {
             return Err(shape_err!(
                 "input {} has planes of more than 2^32 elements; max_pool2d's indices are u32",
                 self.shape()
             ));
         }
-        let out_shape = Shape::new(&[n, c, oh, ow])?;
         let mut out = alloc_zeroed(&out_shape)?;
-        let mut arg = Vec::new();
-        arg.try_reserve_exact(out.len())
-            .map_err(|_| crate::TensorError::OutOfMemory {
-                bytes: out.len() * 4,
-                shape: out_shape.clone(),
-            })?;
-        arg.resize(out.len(), 0u32);
+        let mut arg = crate::tensor::alloc_empty::<u32>(&out_shape)?;
+        arg.resize(out.len(), 0);
         let (k, st, pd, dl) = (p.kernel_size, p.stride, p.padding, p.dilation);
         let unrolled_2x2 = p == MaxPool2dParams::new([2, 2]);
         let rows: Vec<(usize, usize)> = (0..oh)
@@ -362,8 +361,8 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// As [`Tensor::max_pool2d`].
     pub fn avg_pool2d(&self, p: AvgPool2dParams) -> TensorResult<Tensor<T>> {
-        let dims @ [_, _, h, w] = check_4d(self.shape())?;
-        MeanWindows::avg(h, w, p)?.pool(self, dims)
+        let dims @ [n, c, h, w] = check_4d(self.shape())?;
+        MeanWindows::avg(h, w, p, n * c)?.pool(self, dims)
     }
 
     /// Backward of [`Tensor::avg_pool2d`]; `self` is the output gradient.
@@ -375,8 +374,8 @@ impl<T: Element> Tensor<T> {
         input: &Shape,
         p: AvgPool2dParams,
     ) -> TensorResult<Tensor<T>> {
-        let [_, _, h, w] = check_4d(input)?;
-        MeanWindows::avg(h, w, p)?.spread(self, input)
+        let [n, c, h, w] = check_4d(input)?;
+        MeanWindows::avg(h, w, p, n * c)?.spread(self, input)
     }
 
     /// Adaptive average pooling to `[oh, ow]`: window `i` spans
@@ -392,8 +391,8 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// Non-4-D input or a zero output size.
     pub fn adaptive_avg_pool2d(&self, output_size: [usize; 2]) -> TensorResult<Tensor<T>> {
-        let dims @ [_, _, h, w] = check_4d(self.shape())?;
-        MeanWindows::adaptive(h, w, output_size)?.pool(self, dims)
+        let dims @ [n, c, h, w] = check_4d(self.shape())?;
+        MeanWindows::adaptive(h, w, output_size, n * c)?.pool(self, dims)
     }
 
     /// Backward of [`Tensor::adaptive_avg_pool2d`]; `self` is the output gradient.
@@ -401,16 +400,20 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// The gradient is not `[n, c, oh, ow]` for `input`.
     pub fn adaptive_avg_pool2d_backward(&self, input: &Shape) -> TensorResult<Tensor<T>> {
-        let [_, _, h, w] = check_4d(input)?;
+        let [n, c, h, w] = check_4d(input)?;
         let [.., oh, ow] = check_4d(self.shape())?;
-        MeanWindows::adaptive(h, w, [oh, ow])?.spread(self, input)
+        MeanWindows::adaptive(h, w, [oh, ow], n * c)?.spread(self, input)
     }
 }
 
 /// The number of windows of an `oh × ow` output, refused when the window table itself
-/// could not be allocated (the table is built before any image is pooled).
-fn windows_len(oh: usize, ow: usize) -> TensorResult<usize> {
+/// could not be allocated (the table is built before any image is pooled); none when
+/// there are no `planes` to pool, however large the plane.
+fn windows_len(oh: usize, ow: usize, planes: usize) -> TensorResult<usize> {
     let shape = Shape::new(&[oh, ow])?;
+    if planes == 0 {
+        return Ok(0);
+    }
     let bytes = shape.numel().saturating_mul(std::mem::size_of::<Window>());
     Vec::<Window>::new()
         .try_reserve_exact(shape.numel())
@@ -442,7 +445,7 @@ struct MeanWindows {
 impl MeanWindows {
     /// `avg_pool2d`'s windows. PyTorch clips a window first to the padded plane (that
     /// size is the divisor with `count_include_pad`), then to the real plane.
-    fn avg(h: usize, w: usize, p: AvgPool2dParams) -> TensorResult<Self> {
+    fn avg(h: usize, w: usize, p: AvgPool2dParams, planes: usize) -> TensorResult<Self> {
         let [oh, ow] = pooled_hw(
             [h, w],
             p.kernel_size,
@@ -460,7 +463,7 @@ impl MeanWindows {
                 (end - start) as usize,
             )
         };
-        let windows = (0..windows_len(oh, ow)?)
+        let windows = (0..windows_len(oh, ow, planes)?)
             .map(|o| {
                 let ((rows, padded_h), (cols, padded_w)) = (span(o / ow, 0, h), span(o % ow, 1, w));
                 let real = (rows.1 - rows.0) * (cols.1 - cols.0);
@@ -480,7 +483,7 @@ impl MeanWindows {
     }
 
     /// `adaptive_avg_pool2d`'s windows: `floor(i·h/oh) .. ceil((i+1)·h/oh)`.
-    fn adaptive(h: usize, w: usize, [oh, ow]: [usize; 2]) -> TensorResult<Self> {
+    fn adaptive(h: usize, w: usize, [oh, ow]: [usize; 2], planes: usize) -> TensorResult<Self> {
         if oh == 0 || ow == 0 || h == 0 || w == 0 {
             return Err(attr_err(
                 "output_size",
@@ -499,7 +502,7 @@ impl MeanWindows {
         // o < out, so (o + 1)·len ≤ out·len, checked above
         let span =
             |o: usize, out: usize, len: usize| (o * len / out, ((o + 1) * len).div_ceil(out));
-        let windows = (0..windows_len(oh, ow)?)
+        let windows = (0..windows_len(oh, ow, planes)?)
             .map(|o| {
                 let (rows, cols) = (span(o / ow, oh, h), span(o % ow, ow, w));
                 Window {

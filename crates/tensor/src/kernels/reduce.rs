@@ -1,7 +1,7 @@
 //! Reductions: sum and mean over any dims, max and logsumexp along one dim.
 
 use super::{broadcast_strides, for_each_offset};
-use crate::tensor::{alloc_zeroed, zeroed};
+use crate::tensor::{alloc_empty, alloc_zeroed};
 use crate::{Element, Shape, Tensor, TensorError, TensorResult};
 
 /// Sums `values` with an `f64` accumulator, rounding once at the end: an `f32` sum of
@@ -130,17 +130,22 @@ impl<T: Element> Tensor<T> {
     pub fn sum_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
         let kept = reduced_shape(self.shape(), dims, true)?;
         let out_shape = reduced_shape(self.shape(), dims, keepdim)?;
-        Ok(Tensor::from_parts(out_shape, self.sum_into(&kept)))
+        Ok(Tensor::from_parts(out_shape, self.sum_into(&kept)?))
     }
 
     /// Sums every element into its slot of `kept` (a shape that broadcasts to `self`'s
     /// with as many dims), accumulating in `f64` (see [`accurate_sum`]).
-    pub(crate) fn sum_into(&self, kept: &Shape) -> Vec<T> {
+    ///
+    /// The output can be far larger than `self` (summing `[2^40, 0]` over its last dim
+    /// gives 2^40 zeros), so both buffers are allocated fallibly.
+    pub(crate) fn sum_into(&self, kept: &Shape) -> TensorResult<Vec<T>> {
         let so = broadcast_strides(kept, self.ndim());
-        let mut acc = zeroed::<f64>(kept.numel());
+        let mut acc = alloc_zeroed::<f64>(kept)?;
         let src = self.data();
         for_each_offset(self.dims(), [&so], |i, [o]| acc[o] += src[i].to_f64());
-        acc.into_iter().map(T::from_f64).collect()
+        let mut out = alloc_empty(kept)?;
+        out.extend(acc.into_iter().map(T::from_f64));
+        Ok(out)
     }
 
     /// Mean over `dims` (resolved). A mean over no elements is NaN, as in PyTorch.
@@ -181,8 +186,11 @@ impl<T: Element> Tensor<T> {
         let out_shape = reduced_shape(self.shape(), &[dim], keepdim)?;
         let x = self.data();
         let mut vals = alloc_zeroed(&out_shape)?;
-        let mut arg = vec![0usize; vals.len()];
-        for o in 0..s.outer {
+        let mut arg = alloc_empty::<usize>(&out_shape)?;
+        arg.resize(vals.len(), 0);
+        // `outer` can be huge when the output is empty (`[2^40, 3, 0]`): no loop over it
+        let outer = if s.inner == 0 { 0 } else { s.outer };
+        for o in 0..outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;
                 let (mut best, mut at) = (x[base], 0);
@@ -210,7 +218,9 @@ impl<T: Element> Tensor<T> {
         let out_shape = reduced_shape(self.shape(), &[dim], keepdim)?;
         let x = self.data();
         let mut out = alloc_zeroed(&out_shape)?;
-        for o in 0..s.outer {
+        // `outer` can be huge when the output is empty (`[2^40, 3, 0]`): no loop over it
+        let outer = if s.inner == 0 { 0 } else { s.outer };
+        for o in 0..outer {
             for i in 0..s.inner {
                 let base = o * s.len * s.inner + i;
                 let at = |r: usize| x[base + r * s.inner];

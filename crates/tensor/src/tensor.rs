@@ -204,8 +204,8 @@ pub(crate) fn alloc_empty<T>(shape: &Shape) -> TensorResult<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)
         .map_err(|_| TensorError::OutOfMemory {
-            // cannot overflow: Shape bounds numel by isize::MAX / 8
-            bytes: n * std::mem::size_of::<T>(),
+            // saturating: an index pair is 16 bytes, past the 8 that Shape's bound assumes
+            bytes: n.saturating_mul(std::mem::size_of::<T>()),
             shape: shape.clone(),
         })?;
     Ok(v)

@@ -116,7 +116,7 @@ impl<T: Element> Adam<T> {
 impl<T: Element> Optimizer<T> for Adam<T> {
     fn step(&mut self, grads: &Gradients<T>) -> crate::Result<()> {
         let (b1, b2) = self.betas;
-        for p in &self.params {
+        for (index, p) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
             let n = g.numel();
             let st = self.state.entry(p.id()).or_insert_with(|| State {
@@ -132,10 +132,11 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             let step_size = c(self.lr / bc1);
             let (b1t, b2t, eps, wd) = (c(b1), c(b2), c(self.eps), c(self.weight_decay));
             let decay = c(1.0 - self.lr * self.weight_decay);
-            check_shape("Adam", &p.value(), g)?;
+            let w = p.value();
+            check_shape("Adam", &w, g)?;
             let (decoupled, amsgrad, has_wd) =
                 (self.decoupled, self.amsgrad, self.weight_decay != 0.0);
-            self.spares.swap_update(p, |old, new| {
+            self.spares.swap_update(index, p, w, |old, new| {
                 for (i, ((n, &w), &g)) in new.iter_mut().zip(old).zip(g.data()).enumerate() {
                     let (mut w, mut g) = (w, g);
                     if has_wd {

@@ -122,7 +122,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
             c(1.0 - self.dampening),
             c(self.weight_decay),
         );
-        for p in &self.params {
+        for (index, p) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
             let w = p.value();
             check_shape("Sgd", &w, g)?;
@@ -133,7 +133,6 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                     .zip(w.data())
                     .for_each(|(d, &w)| *d += wd * w);
             }
-            drop(w);
             if self.momentum != 0.0 {
                 let buf = match self.buffers.get_mut(&p.id()) {
                     Some(b) => {
@@ -154,7 +153,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                     d = buf.clone();
                 }
             }
-            self.spares.swap_update(p, |old, new| {
+            self.spares.swap_update(index, p, w, |old, new| {
                 for ((n, &w), &d) in new.iter_mut().zip(old).zip(d.data()) {
                     *n = w - lr * d;
                 }

@@ -197,6 +197,33 @@ pub(crate) fn alloc_filled<T: Element>(shape: &Shape, value: T) -> TensorResult<
     Ok(v)
 }
 
+/// Zeros for a buffer that a GEMM overwrites (`beta = 0`) before anything reads it,
+/// allocated fallibly and lazily zeroed: fresh pages come from the OS already zero and
+/// are never written twice (writing the zeros first cost W3 a third of a step).
+pub(crate) fn alloc_zeroed_lazy<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+    let n = shape.numel();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let oom = || TensorError::OutOfMemory {
+        bytes: n.saturating_mul(std::mem::size_of::<T>()),
+        shape: shape.clone(),
+    };
+    let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom())?;
+    // SAFETY: `layout` has a non-zero size (n > 0 and T is f32 or f64, Element being
+    // sealed). The pointer is checked for null. It was allocated by the global
+    // allocator with exactly the layout of `[T; n]`, which is what `Vec` with capacity
+    // `n` deallocates with, and its `n` elements are initialized: the all-zero bit
+    // pattern is `0.0` for f32 and f64.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<T>();
+        if ptr.is_null() {
+            return Err(oom());
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
+}
+
 /// An empty vector with room for `shape`'s elements (values or indices), for kernels
 /// that append them.
 pub(crate) fn alloc_empty<T>(shape: &Shape) -> TensorResult<Vec<T>> {

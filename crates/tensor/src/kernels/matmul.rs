@@ -5,7 +5,6 @@ use rayon::prelude::*;
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::shape_err;
-use crate::tensor::alloc_zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// Below this many multiply-adds a product stays on one thread.
@@ -375,7 +374,7 @@ impl<T: Element> Tensor<T> {
             return Ok(Tensor::from_parts(out_shape, Vec::new()));
         }
         // the output first: it is at least as large as the offsets table below
-        let mut out = alloc_zeroed(&out_shape)?;
+        let mut out = crate::tensor::alloc_zeroed_lazy(&out_shape)?;
         if k == 0 {
             return Ok(Tensor::from_parts(out_shape, out)); // sums of nothing
         }
@@ -435,7 +434,7 @@ impl<T: Element> Tensor<T> {
             *last = out_f;
         }
         let out_shape = Shape::new(&dims)?;
-        let mut out = alloc_zeroed(&out_shape)?;
+        let mut out = crate::tensor::alloc_zeroed_lazy(&out_shape)?;
         if let Some(b) = b {
             out.chunks_mut(out_f.max(1))
                 .for_each(|r| r.copy_from_slice(b.data()));

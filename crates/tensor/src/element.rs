@@ -198,10 +198,9 @@ macro_rules! impl_element {
                 )
             }
             fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> crate::TensorResult<R> {
-                let oom = || crate::TensorError::OutOfMemory {
-                    bytes: len.saturating_mul(std::mem::size_of::<$t>()),
-                    shape: crate::Shape::new(&[len]).unwrap_or_default(),
-                };
+                let oom = || crate::tensor::out_of_memory::<$t>(
+                    &crate::Shape::new(&[len]).unwrap_or_default(),
+                );
                 thread_local! {
                     static SCRATCH: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
                 }

@@ -205,10 +205,7 @@ pub(crate) fn alloc_zeroed_lazy<T: Element>(shape: &Shape) -> TensorResult<Vec<T
     if n == 0 {
         return Ok(Vec::new());
     }
-    let oom = || TensorError::OutOfMemory {
-        bytes: n.saturating_mul(std::mem::size_of::<T>()),
-        shape: shape.clone(),
-    };
+    let oom = || out_of_memory::<T>(shape);
     let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom())?;
     // SAFETY: `layout` has a non-zero size (n > 0 and T is f32 or f64, Element being
     // sealed). The pointer is checked for null. It was allocated by the global
@@ -224,17 +221,22 @@ pub(crate) fn alloc_zeroed_lazy<T: Element>(shape: &Shape) -> TensorResult<Vec<T
     }
 }
 
+/// The error for a refused buffer of `shape`'s elements of type `T` (saturating: an
+/// index pair is 16 bytes, past the 8 that `Shape`'s bound assumes).
+pub(crate) fn out_of_memory<T>(shape: &Shape) -> TensorError {
+    TensorError::OutOfMemory {
+        bytes: shape.numel().saturating_mul(std::mem::size_of::<T>()),
+        shape: shape.clone(),
+    }
+}
+
 /// An empty vector with room for `shape`'s elements (values or indices), for kernels
 /// that append them.
 pub(crate) fn alloc_empty<T>(shape: &Shape) -> TensorResult<Vec<T>> {
     let n = shape.numel();
     let mut v = Vec::new();
     v.try_reserve_exact(n)
-        .map_err(|_| TensorError::OutOfMemory {
-            // saturating: an index pair is 16 bytes, past the 8 that Shape's bound assumes
-            bytes: n.saturating_mul(std::mem::size_of::<T>()),
-            shape: shape.clone(),
-        })?;
+        .map_err(|_| out_of_memory::<T>(shape))?;
     Ok(v)
 }
 

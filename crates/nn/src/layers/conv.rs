@@ -42,11 +42,7 @@ impl<T: Element> Conv2d<T> {
             true,
             rng,
         )?;
-        Ok(Conv2d {
-            weight: Param::new(w),
-            bias: b.map(Param::new),
-            params: Conv2dParams::default(),
-        })
+        Ok(Self::from_tensors(w, b, Conv2dParams::default()))
     }
 
     /// Any stride, padding, dilation and groups, with or without bias.
@@ -78,11 +74,7 @@ impl<T: Element> Conv2d<T> {
             bias,
             rng,
         )?;
-        Ok(Conv2d {
-            weight: Param::new(w),
-            bias: b.map(Param::new),
-            params,
-        })
+        Ok(Self::from_tensors(w, b, params))
     }
 
     /// A layer from given values.

@@ -37,23 +37,20 @@ impl<T: Element> Linear<T> {
         rng: &mut R,
     ) -> crate::Result<Self> {
         let (w, b) = super::default_init(&[out_features, in_features], true, rng)?;
-        Ok(Linear {
-            weight: Param::new(w),
-            bias: b.map(Param::new),
-        })
+        Ok(Self::from_tensors(w, b))
     }
 
     /// A layer without bias.
+    ///
+    /// # Errors
+    /// A weight too large to describe or allocate.
     pub fn without_bias<R: Rng + ?Sized>(
         in_features: usize,
         out_features: usize,
         rng: &mut R,
     ) -> crate::Result<Self> {
         let (w, _) = super::default_init(&[out_features, in_features], false, rng)?;
-        Ok(Linear {
-            weight: Param::new(w),
-            bias: None,
-        })
+        Ok(Self::from_tensors(w, None))
     }
 
     /// A layer from given values.

@@ -350,6 +350,7 @@ impl<T: Element> Tensor<T> {
                 g.ow
             ));
         }
+        let bias_shape = Shape::new(&[g.o])?;
         if grad.numel() == 0 {
             // no output, so every gradient is a sum of nothing
             let zeros = |on: bool, shape: &Shape| -> TensorResult<Option<Tensor<T>>> {
@@ -362,7 +363,7 @@ impl<T: Element> Tensor<T> {
             return Ok((
                 zeros(needs[0], self.shape())?,
                 zeros(needs[1], weight.shape())?,
-                zeros(needs[2], &Shape::new(&[g.o])?)?,
+                zeros(needs[2], &bias_shape)?,
             ));
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
@@ -437,7 +438,6 @@ impl<T: Element> Tensor<T> {
             }
             Tensor::from_parts(weight.shape().clone(), dw)
         });
-        let bias_shape = Shape::new(&[g.o])?;
         let db = needs[2].then(|| {
             let mut db = zeroed(g.o);
             for img in grad.data().chunks(y_img.max(1)) {

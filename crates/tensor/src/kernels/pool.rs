@@ -406,24 +406,6 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-/// The number of windows of an `oh × ow` output, refused when the window table itself
-/// could not be allocated (the table is built before any image is pooled); none when
-/// there are no `planes` to pool, however large the plane.
-fn windows_len(oh: usize, ow: usize, planes: usize) -> TensorResult<usize> {
-    let shape = Shape::new(&[oh, ow])?;
-    if planes == 0 {
-        return Ok(0);
-    }
-    let bytes = shape.numel().saturating_mul(std::mem::size_of::<Window>());
-    Vec::<Window>::new()
-        .try_reserve_exact(shape.numel())
-        .map_err(|_| crate::TensorError::OutOfMemory {
-            bytes,
-            shape: shape.clone(),
-        })?;
-    Ok(shape.numel())
-}
-
 /// One pooling window, clipped to the plane, and the divisor of its mean.
 #[derive(Clone, Copy)]
 struct Window {
@@ -463,23 +445,20 @@ impl MeanWindows {
                 (end - start) as usize,
             )
         };
-        let windows = (0..windows_len(oh, ow, planes)?)
-            .map(|o| {
-                let ((rows, padded_h), (cols, padded_w)) = (span(o / ow, 0, h), span(o % ow, 1, w));
-                let real = (rows.1 - rows.0) * (cols.1 - cols.0);
-                let div = if p.count_include_pad {
-                    padded_h * padded_w
-                } else {
-                    real
-                };
-                Window {
-                    rows,
-                    cols,
-                    div: div.max(1),
-                }
-            })
-            .collect();
-        Ok(MeanWindows { w, oh, ow, windows })
+        Self::build(w, [oh, ow], planes, |o| {
+            let ((rows, padded_h), (cols, padded_w)) = (span(o / ow, 0, h), span(o % ow, 1, w));
+            let real = (rows.1 - rows.0) * (cols.1 - cols.0);
+            let div = if p.count_include_pad {
+                padded_h * padded_w
+            } else {
+                real
+            };
+            Window {
+                rows,
+                cols,
+                div: div.max(1),
+            }
+        })
     }
 
     /// `adaptive_avg_pool2d`'s windows: `floor(i·h/oh) .. ceil((i+1)·h/oh)`.
@@ -502,16 +481,31 @@ impl MeanWindows {
         // o < out, so (o + 1)·len ≤ out·len, checked above
         let span =
             |o: usize, out: usize, len: usize| (o * len / out, ((o + 1) * len).div_ceil(out));
-        let windows = (0..windows_len(oh, ow, planes)?)
-            .map(|o| {
-                let (rows, cols) = (span(o / ow, oh, h), span(o % ow, ow, w));
-                Window {
-                    rows,
-                    cols,
-                    div: (rows.1 - rows.0) * (cols.1 - cols.0),
-                }
-            })
-            .collect();
+        Self::build(w, [oh, ow], planes, |o| {
+            let (rows, cols) = (span(o / ow, oh, h), span(o % ow, ow, w));
+            Window {
+                rows,
+                cols,
+                div: (rows.1 - rows.0) * (cols.1 - cols.0),
+            }
+        })
+    }
+
+    /// The table of `window(o)` for every output `o` of an `oh × ow` plane, allocated
+    /// fallibly before any image is pooled; empty when there are no `planes` to pool,
+    /// however large the plane.
+    fn build(
+        w: usize,
+        [oh, ow]: [usize; 2],
+        planes: usize,
+        window: impl Fn(usize) -> Window,
+    ) -> TensorResult<Self> {
+        let shape = Shape::new(&[oh, ow])?;
+        let mut windows = Vec::new();
+        if planes > 0 {
+            windows = crate::tensor::alloc_empty::<Window>(&shape)?;
+            windows.extend((0..shape.numel()).map(window));
+        }
         Ok(MeanWindows { w, oh, ow, windows })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example gradcheck`
 
-use chainrule::{gradcheck, InputGrads, Result, Site, Tensor, Var};
+use chainrule::{gradcheck, Grads, Operand, Result, Saved, Unary, Var};
 
 /// A composite function built from engine ops: swish(x·w) summed per row, then a log-sum-exp.
 fn composite(v: &[Var<f64>]) -> Result<Var<f64>> {
@@ -13,24 +13,19 @@ fn composite(v: &[Var<f64>]) -> Result<Var<f64>> {
     swish.logsumexp(1, false)
 }
 
-/// softplus(x) = ln(1 + eˣ) as a custom op with a hand-written rule. `wrong` uses
-/// 1/(1 + eˣ) as the derivative instead of the correct σ(x) = 1/(1 + e⁻ˣ).
+/// softplus(x) = ln(1 + eˣ) as a custom op with a hand-written rule, `g · σ(x)`. The
+/// rule is written over `Operand`s, so it also serves gradients of gradients. `wrong`
+/// uses 1/(1 + eˣ) = σ(−x) as the derivative instead of the correct σ(x).
 fn softplus(x: &Var<f64>, wrong: bool) -> Result<Var<f64>> {
-    let xv = x.value().clone();
-    let y = xv.map(|v| v.exp().ln_1p());
-    let rule = move |g: &Tensor<f64>, _: &[bool]| {
-        let sign = if wrong { 1.0 } else { -1.0 };
-        Ok(InputGrads::from_iter([Some(
-            g.zip_map(&xv, |g, x| g / (1.0 + (sign * x).exp()))?,
-        )]))
+    let xs = Saved::of(x);
+    let y = x.value().map(|v| v.exp().ln_1p());
+    let rule = move |g: &Operand<f64>, _: &[bool]| {
+        let x = g.load(&xs);
+        let x = if wrong { x.neg() } else { x };
+        Ok(Grads::from_iter([Some(g.mul(&x.unary(Unary::Sigmoid))?)]))
     };
-    x.tape().record(
-        if wrong { "softplus_wrong" } else { "softplus" },
-        Site::caller(),
-        y,
-        &[x],
-        rule,
-    )
+    let name = if wrong { "softplus_wrong" } else { "softplus" };
+    x.tape().record(name, y, &[x], rule)
 }
 
 /// The three checks: (composite, correct custom op, wrong custom op).
@@ -39,8 +34,10 @@ pub fn run() -> (
     Result<chainrule::GradcheckReport>,
     Result<chainrule::GradcheckReport>,
 ) {
-    let x = Tensor::from_vec(vec![0.3, -1.2, 0.8, 0.5, 1.1, -0.4], &[2, 3]).expect("6 values");
-    let w = Tensor::from_vec(vec![0.2, -0.5, 0.7, 0.1, -0.3, 0.9], &[3, 2]).expect("6 values");
+    let x = chainrule::Tensor::from_vec(vec![0.3, -1.2, 0.8, 0.5, 1.1, -0.4], &[2, 3])
+        .expect("6 values");
+    let w = chainrule::Tensor::from_vec(vec![0.2, -0.5, 0.7, 0.1, -0.3, 0.9], &[3, 2])
+        .expect("6 values");
     let composite_check = gradcheck(composite, &[x.clone(), w]);
     let good = gradcheck(|v| softplus(&v[0], false), std::slice::from_ref(&x));
     let bad = gradcheck(|v| softplus(&v[0], true), &[x]);

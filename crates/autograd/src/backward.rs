@@ -1,97 +1,167 @@
 //! The reverse pass: one loop over the tape, the one place where gradients are summed.
 
-use chainrule_tensor::{Element, Shape, Tensor, TensorResult};
+use chainrule_tensor::{Element, Shape};
 use smallvec::SmallVec;
 
-use crate::tape::TapeInner;
-use crate::{Error, Gradients, Result};
+use crate::tape::Node;
+use crate::{Error, Operand, ParamId, Result, Site, Tape};
 
-/// Runs the chain rule from record `root`, whose output gradient is `seed`.
+/// One record's final gradient, handed to the caller as the loop passes it.
+pub(crate) struct Reached<'a, T: Element> {
+    pub(crate) node: usize,
+    pub(crate) param: Option<ParamId>,
+    pub(crate) retain: bool,
+    pub(crate) grad: &'a Operand<T>,
+}
+
+/// What one pass does besides the chain rule.
+pub(crate) struct Pass<'a> {
+    /// Records that lead to an input asked for; `None`: every record (a full backward).
+    pub(crate) reach: Option<&'a [bool]>,
+    /// Keep every rule for another pass instead of freeing what it saved.
+    pub(crate) retain_graph: bool,
+}
+
+/// Runs the chain rule from the records in `seeds`, each with its output gradient, and
+/// hands every record's final gradient to `deliver`. The seeds' kind decides the pass:
+/// tensors for the fast path, `Var`s to record the backward computation itself.
 pub(crate) fn run<T: Element>(
-    tape: &TapeInner<T>,
-    root: usize,
-    seed: Tensor<T>,
-) -> Result<Gradients<T>> {
-    let mut nodes = tape.nodes.borrow_mut();
-    let mut pending: Vec<Option<Tensor<T>>> = (0..=root).map(|_| None).collect();
-    pending[root] = Some(seed);
-    let mut out = Gradients::new(tape.id);
+    tape: &Tape<T>,
+    seeds: Vec<(usize, Operand<T>)>,
+    pass: Pass<'_>,
+    mut deliver: impl FnMut(Reached<'_, T>),
+) -> Result<()> {
+    let Some(root) = seeds.iter().map(|s| s.0).max() else {
+        return Ok(());
+    };
+    let recorded = seeds.iter().any(|s| s.1.is_recorded());
+    let inner = &tape.inner;
+    let shape_of = |i: usize| inner.nodes.borrow()[i].shape.clone();
+    let mut pending: Vec<Option<Operand<T>>> = (0..=root).map(|_| None).collect();
+    for (i, seed) in seeds {
+        accumulate(&mut pending[i], seed, &shape_of(i), recorded).map_err(|e| {
+            let nodes = inner.nodes.borrow();
+            in_backward(e, &nodes[i])
+        })?;
+    }
     // Creation order is a topological order, so one reverse loop visits every record
-    // after all the records that use it. No recursion: depth costs no stack.
+    // after all the records that use it. No recursion: depth costs no stack. A
+    // recorded pass appends records past `root`, which this loop never visits.
     for i in (0..=root).rev() {
-        let Some(g) = pending[i].take() else { continue }; // not on the path to the root
-        if nodes[i].freed {
-            return Err(Error::GraphFreed {
-                op: nodes[i].op,
-                site: nodes[i].site,
-            });
-        }
-        // The rule runs once: dropping it releases what it saved (inputs, outputs), so
-        // memory falls as backward proceeds and parameters are no longer shared with
-        // the tape when the optimizer updates them in place.
-        let rule = nodes[i].rule.take();
-        nodes[i].freed = rule.is_some();
-        let node = &nodes[i];
-        let Some(rule) = rule else {
-            match node.param {
-                Some(id) => out.insert_param(id, g),
-                None if node.retain => out.insert_var(i, g),
-                None => {}
+        let Some(g) = pending[i].take() else { continue }; // not on the path to a seed
+        let (op, site, inputs, rule) = {
+            let mut nodes = inner.nodes.borrow_mut();
+            let node = &mut nodes[i];
+            if node.freed {
+                return Err(Error::GraphFreed {
+                    op: node.op,
+                    site: node.site,
+                });
             }
-            continue;
+            deliver(Reached {
+                node: i,
+                param: node.param,
+                retain: node.retain,
+                grad: &g,
+            });
+            // Without retain_graph the rule runs once: dropping it releases what it
+            // saved, so memory falls as backward proceeds and parameters are no longer
+            // shared with the tape when the optimizer updates them.
+            let rule = node.rule.take();
+            node.freed = rule.is_some() && !pass.retain_graph;
+            (node.op, node.site, node.inputs.clone(), rule)
         };
-        let needs: SmallVec<[bool; 3]> = node.inputs.iter().map(Option::is_some).collect();
-        let contributions = rule
-            .backward(&g, &needs)
-            .map_err(|source| Error::Backward {
-                op: node.op,
-                site: node.site,
-                source,
-            })?;
-        if contributions.len() != node.inputs.len() {
+        let Some(rule) = rule else { continue };
+        let wanted = |j: &Option<usize>| j.is_some_and(|j| pass.reach.is_none_or(|r| r[j]));
+        let needs: SmallVec<[bool; 3]> = inputs.iter().map(wanted).collect();
+        let result = if needs.contains(&true) {
+            // the records this rule makes name the line that recorded the op
+            let outer = inner.backward_site.replace(recorded.then_some(site));
+            let result = rule.backward(&g, &needs);
+            inner.backward_site.set(outer);
+            Some(result)
+        } else {
+            None
+        };
+        if pass.retain_graph {
+            inner.nodes.borrow_mut()[i].rule = Some(rule);
+        } else {
+            drop(rule);
+        }
+        let Some(result) = result else { continue };
+        let at = |e: Error| in_backward_at(e, op, site);
+        let contributions = result.map_err(at)?;
+        if contributions.len() != inputs.len() {
             return Err(Error::Backward {
-                op: node.op,
-                site: node.site,
+                op,
+                site,
                 source: chainrule_tensor::TensorError::Shape(format!(
                     "backward rule returned {} gradients for {} inputs",
                     contributions.len(),
-                    node.inputs.len()
+                    inputs.len()
                 )),
             });
         }
-        if node.retain {
-            out.insert_var(i, g);
-        }
-        for (input, contribution) in node.inputs.iter().zip(contributions) {
-            if let (Some(j), Some(c)) = (*input, contribution) {
-                accumulate(&mut pending[j], c, &nodes[j].shape).map_err(|source| {
-                    Error::Backward {
-                        op: node.op,
-                        site: node.site,
-                        source,
-                    }
-                })?;
+        for ((input, contribution), need) in inputs.iter().zip(contributions).zip(&needs) {
+            if let (Some(j), Some(c), true) = (*input, contribution, need) {
+                accumulate(&mut pending[j], c, &shape_of(j), recorded).map_err(at)?;
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Records that lie on a path from a wanted record up to `root`: the only ones a
+/// `grad` call needs to run.
+pub(crate) fn reach<T: Element>(tape: &Tape<T>, root: usize, wanted: &[usize]) -> Vec<bool> {
+    let nodes = tape.inner.nodes.borrow();
+    let mut reach = vec![false; root + 1];
+    wanted
+        .iter()
+        .filter(|&&w| w <= root)
+        .for_each(|&w| reach[w] = true);
+    for i in 0..=root {
+        if !reach[i] {
+            reach[i] = nodes[i].inputs.iter().flatten().any(|&j| reach[j]);
+        }
+    }
+    reach
+}
+
+fn in_backward<T: Element>(e: Error, node: &Node<T>) -> Error {
+    in_backward_at(e, node.op, node.site)
+}
+
+/// A kernel error inside a rule, reported with the op and the line that recorded it.
+fn in_backward_at(e: Error, op: &'static str, site: Site) -> Error {
+    match e {
+        Error::Op { source, .. } | Error::Tensor(source) => Error::Backward { op, site, source },
+        other => other,
+    }
 }
 
 /// Adds one contribution to an input's gradient, first summing away any broadcast.
 /// A value used k times receives k contributions here.
 fn accumulate<T: Element>(
-    slot: &mut Option<Tensor<T>>,
-    contribution: Tensor<T>,
+    slot: &mut Option<Operand<T>>,
+    contribution: Operand<T>,
     shape: &Shape,
-) -> TensorResult<()> {
-    let c = if contribution.shape() == shape {
-        contribution
-    } else {
-        contribution.sum_to(shape)?
+    recorded: bool,
+) -> Result<()> {
+    // a fast pass stays on tensors whatever a rule returns
+    let c = match contribution {
+        Operand::Var(v) if !recorded => Operand::Tensor(v.value().clone()),
+        c => c,
     };
-    match slot {
-        None => *slot = Some(c),
-        Some(acc) => acc.add_assign(&c)?,
+    let c = if c.shape() == shape {
+        c
+    } else {
+        c.sum_to(shape)?
+    };
+    match (slot.as_mut(), c) {
+        (None, c) => *slot = Some(c),
+        (Some(Operand::Tensor(acc)), Operand::Tensor(c)) => acc.add_assign(&c)?,
+        (Some(acc), c) => *acc = acc.add(&c)?,
     }
     Ok(())
 }

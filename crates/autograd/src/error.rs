@@ -104,6 +104,23 @@ pub enum Error {
         /// The submodule's error.
         source: Box<Error>,
     },
+    /// `create_graph` reached an op whose rule works on tensors only
+    /// ([`crate::Tape::record_first_order`]), so its gradient cannot be recorded.
+    #[error("backward of {op} (recorded at {site}): its rule is first-order only (record_first_order), so create_graph cannot differentiate through it; write the rule over Operand with Tape::record")]
+    NotDifferentiable {
+        /// The op reached.
+        op: &'static str,
+        /// Where it was recorded.
+        site: Site,
+    },
+    /// `grad` was asked for an input the outputs do not depend on.
+    #[error("grad at {site}: the outputs do not depend on input {index} (not on the tape, or on no path to the outputs); pass allow_unused to get zeros")]
+    UnusedInput {
+        /// The input's position in the list passed to `grad`.
+        index: usize,
+        /// Where `grad` was called.
+        site: Site,
+    },
     /// Building or reshaping a tensor outside any op failed (`Tensor::from_vec`, ...).
     #[error(transparent)]
     Tensor(#[from] TensorError),

@@ -37,8 +37,10 @@
 
 mod backward;
 mod error;
+mod grad;
 mod gradcheck;
 mod grads;
+mod operand;
 mod ops;
 mod param;
 mod tape;
@@ -48,11 +50,13 @@ pub use chainrule_tensor::{
     AvgPool2dParams, Conv2dParams, Element, MaxPool2dParams, Shape, Tensor, TensorError,
 };
 pub use error::{Error, Result, Site};
+pub use grad::{grad, GradOptions};
 pub use gradcheck::{
     gradcheck, gradcheck_with, GradcheckMismatch, GradcheckOptions, GradcheckReport,
 };
 pub use grads::Gradients;
+pub use operand::{Grads, Operand, Saved};
 pub use ops::{Reduction, Unary};
 pub use param::{Param, ParamId};
 pub use tape::{BackwardRule, InputGrads, NoGradGuard, RecordInfo, Tape};
-pub use var::Var;
+pub use var::{BackwardOptions, Var};

@@ -6,30 +6,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chainrule_tensor::{Element, Shape, Tensor, TensorResult};
 use smallvec::SmallVec;
 
-use crate::{Error, Param, ParamId, Result, Site, Var};
+use crate::{Error, Grads, Operand, Param, ParamId, Result, Site, Var};
 
-/// What a backward rule returns: one optional contribution per input, in input order.
-/// A contribution may have the op's broadcast output shape; the engine sums it down to
-/// the input's shape.
+/// What a first-order rule ([`Tape::record_first_order`]) returns: one optional
+/// contribution per input, in input order.
 pub type InputGrads<T> = SmallVec<[Option<Tensor<T>>; 3]>;
 
 /// The chain rule of one recorded op: given the gradient of the op's output, return the
-/// contribution to each input's gradient. `needs[i]` is false for inputs that are not
-/// tracked, whose contribution may be skipped (`None`).
+/// contribution to each input's gradient. `needs[i]` is false for inputs whose
+/// contribution is not wanted (constants, or off the path to the inputs asked for);
+/// those may be `None`.
 ///
-/// Rules *return* contributions and never add into shared state; the engine sums them.
-/// Any `Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>` closure is a rule.
+/// The gradient and every value the rule computes with are [`Operand`]s: plain tensors
+/// on the fast path, recorded [`Var`]s when the caller asked for `create_graph`, so one
+/// rule body gives gradients of any order. Rules *return* contributions and never add
+/// into shared state; the engine sums them.
+/// Any `Fn(&Operand<T>, &[bool]) -> Result<Grads<T>>` closure is a rule.
 pub trait BackwardRule<T: Element> {
     /// Computes the input contributions from the output gradient `grad`.
     ///
     /// # Errors
     /// A kernel error; the engine reports it with the op's name and recording line.
-    fn backward(&self, grad: &Tensor<T>, needs: &[bool]) -> TensorResult<InputGrads<T>>;
+    fn backward(&self, grad: &Operand<T>, needs: &[bool]) -> Result<Grads<T>>;
 }
 
-impl<T: Element, F: Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>> BackwardRule<T> for F {
-    fn backward(&self, grad: &Tensor<T>, needs: &[bool]) -> TensorResult<InputGrads<T>> {
+impl<T: Element, F: Fn(&Operand<T>, &[bool]) -> Result<Grads<T>>> BackwardRule<T> for F {
+    fn backward(&self, grad: &Operand<T>, needs: &[bool]) -> Result<Grads<T>> {
         self(grad, needs)
+    }
+}
+
+/// A tensor-only rule: differentiable once. Asking for `create_graph` through it is
+/// [`Error::NotDifferentiable`].
+struct FirstOrder<F> {
+    op: &'static str,
+    site: Site,
+    rule: F,
+}
+
+impl<T: Element, F: Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>> BackwardRule<T>
+    for FirstOrder<F>
+{
+    fn backward(&self, grad: &Operand<T>, needs: &[bool]) -> Result<Grads<T>> {
+        match grad {
+            Operand::Tensor(g) => Ok((self.rule)(g, needs)?
+                .into_iter()
+                .map(|c| c.map(Operand::Tensor))
+                .collect()),
+            Operand::Var(_) => Err(Error::NotDifferentiable {
+                op: self.op,
+                site: self.site,
+            }),
+        }
     }
 }
 
@@ -53,6 +81,9 @@ pub(crate) struct TapeInner<T: Element> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     grad_enabled: Cell<bool>,
     params: RefCell<HashMap<ParamId, usize>>,
+    /// While a recorded backward runs a rule, the line that recorded the op being
+    /// differentiated: the records the rule makes carry it, not the library's.
+    pub(crate) backward_site: Cell<Option<Site>>,
 }
 
 /// The record of one forward pass, in creation order.
@@ -100,6 +131,7 @@ impl<T: Element> Tape<T> {
                 nodes: RefCell::new(Vec::new()),
                 grad_enabled: Cell::new(true),
                 params: RefCell::new(HashMap::new()),
+                backward_site: Cell::new(None),
             }),
         }
     }
@@ -215,16 +247,47 @@ impl<T: Element> Tape<T> {
         self.inner.grad_enabled.get()
     }
 
-    /// Records an op whose value is already computed. This is how every built-in op
-    /// records itself, and how a user adds an op of their own with its own rule.
+    /// Records an op whose value is already computed, with its rule: how a user adds
+    /// an op of their own. The record names the caller's line. Written over
+    /// [`Operand`]s, the rule serves first order and, recorded, every higher order.
     ///
     /// ```
-    /// use chainrule_autograd::{InputGrads, Site, Tape, Tensor};
+    /// use chainrule_autograd::{Grads, Operand, Saved, Tape, Tensor};
     /// let tape = Tape::<f64>::new();
     /// let x = tape.leaf(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
     /// // cube(x) with its rule 3x²·g
+    /// let xs = Saved::of(&x);
+    /// let y = tape.record("cube", x.value().map(|v| v * v * v), &[&x],
+    ///     move |g: &Operand<f64>, _: &[bool]| {
+    ///         let x = g.load(&xs);
+    ///         Ok(Grads::from_iter([Some(g.mul(&x.mul(&x)?)?.scale(3.0))]))
+    ///     })?;
+    /// assert_eq!(y.sum().backward()?.wrt(&x).unwrap().data(), &[3.0, 12.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TapeMismatch`] when an input belongs to another tape.
+    #[track_caller]
+    pub fn record(
+        &self,
+        op: &'static str,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        rule: impl BackwardRule<T> + 'static,
+    ) -> Result<Var<T>> {
+        self.record_at(op, Site::caller(), value, inputs, rule)
+    }
+
+    /// [`Tape::record`] with a tensor-only rule, as fast as a hand-written kernel but
+    /// differentiable once: `create_graph` through it is [`Error::NotDifferentiable`].
+    ///
+    /// ```
+    /// use chainrule_autograd::{InputGrads, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
     /// let xv = x.value().clone();
-    /// let y = tape.record("cube", Site::caller(), x.value().map(|v| v * v * v), &[&x],
+    /// let y = tape.record_first_order("cube", x.value().map(|v| v * v * v), &[&x],
     ///     move |g: &Tensor<f64>, _: &[bool]| Ok(InputGrads::from_iter([Some(g.zip_map(&xv, |g, x| 3.0 * x * x * g)?)])))?;
     /// assert_eq!(y.sum().backward()?.wrt(&x).unwrap().data(), &[3.0, 12.0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -232,7 +295,20 @@ impl<T: Element> Tape<T> {
     ///
     /// # Errors
     /// [`Error::TapeMismatch`] when an input belongs to another tape.
-    pub fn record(
+    #[track_caller]
+    pub fn record_first_order(
+        &self,
+        op: &'static str,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        rule: impl Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>> + 'static,
+    ) -> Result<Var<T>> {
+        let site = Site::caller();
+        self.record_at(op, site, value, inputs, FirstOrder { op, site, rule })
+    }
+
+    /// [`Tape::record`] at a given site: the built-in ops pass their caller's line.
+    pub(crate) fn record_at(
         &self,
         op: &'static str,
         site: Site,
@@ -245,6 +321,7 @@ impl<T: Element> Tape<T> {
         if !self.inner.grad_enabled.get() || ids.iter().all(Option::is_none) {
             return Ok(Var::new(self.clone(), None, value));
         }
+        let site = self.inner.backward_site.get().unwrap_or(site);
         let mut nodes = self.inner.nodes.borrow_mut();
         nodes.push(Node {
             op,

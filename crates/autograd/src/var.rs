@@ -2,8 +2,9 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use chainrule_tensor::{Element, Shape, Tensor};
 
+use crate::backward::{self, Pass};
 use crate::error::InOp;
-use crate::{backward, Error, Gradients, Result, Site, Tape};
+use crate::{Error, Gradients, Operand, Result, Site, Tape};
 
 /// A value in a forward pass: its tensor, and (when tracked) its record on a [`Tape`].
 ///
@@ -100,25 +101,16 @@ impl<T: Element> Var<T> {
     /// Like PyTorch, backward frees what each record saved as it goes: memory falls
     /// during the pass, and parameters are no longer shared with the tape when an
     /// optimizer updates them. A second backward through the same records is an error
-    /// ([`Error::GraphFreed`]); record the forward pass again.
+    /// ([`Error::GraphFreed`]) unless the first kept them
+    /// ([`BackwardOptions::retain_graph`]). For gradients that can be differentiated
+    /// again, use [`crate::grad`] with `create_graph`.
     ///
     /// # Errors
     /// The value has more than one element or is not tracked, a backward rule fails
     /// (reported with the line that recorded the op), or the records were already used.
     #[track_caller]
     pub fn backward(&self) -> Result<Gradients<T>> {
-        let site = Site::caller();
-        if self.value.numel() != 1 {
-            return Err(Error::BackwardCall {
-                site,
-                reason: format!(
-                    "the loss must have one element, got shape {} (use backward_with)",
-                    self.shape()
-                ),
-            });
-        }
-        let seed = Tensor::full(self.dims(), T::ONE).in_op("backward", site)?;
-        self.run_backward(site, seed)
+        self.backward_with_options(None, BackwardOptions::default())
     }
 
     /// Backpropagates from this value with a given output gradient (a vector-Jacobian
@@ -128,30 +120,79 @@ impl<T: Element> Var<T> {
     /// `grad`'s shape differs from the value's, the value is not tracked, or a rule fails.
     #[track_caller]
     pub fn backward_with(&self, grad: &Tensor<T>) -> Result<Gradients<T>> {
-        let site = Site::caller();
-        if grad.shape() != self.shape() {
-            return Err(Error::BackwardCall {
-                site,
-                reason: format!(
-                    "gradient shape {} differs from the value's {}",
-                    grad.shape(),
-                    self.shape()
-                ),
-            });
-        }
-        self.run_backward(site, grad.clone())
+        self.backward_with_options(Some(grad), BackwardOptions::default())
     }
 
-    fn run_backward(&self, site: Site, seed: Tensor<T>) -> Result<Gradients<T>> {
-        let Some(root) = self.node else {
-            return Err(Error::BackwardCall {
-                site,
-                reason: "the value does not depend on any parameter or leaf (it was computed from constants, detached, or under no_grad)"
-                    .into(),
-            });
+    /// Backpropagates with an optional output gradient (`None`: 1 for a one-element
+    /// value) and [`BackwardOptions`].
+    ///
+    /// ```
+    /// use chainrule_autograd::{BackwardOptions, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec(vec![3.0], &[1])?);
+    /// let y = x.square().sum();
+    /// let keep = BackwardOptions { retain_graph: true };
+    /// let first = y.backward_with_options(None, keep)?;
+    /// let second = y.backward()?; // walks the same records again
+    /// assert_eq!(first.wrt(&x).unwrap().data(), second.wrt(&x).unwrap().data());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Var::backward`] and [`Var::backward_with`].
+    #[track_caller]
+    pub fn backward_with_options(
+        &self,
+        grad: Option<&Tensor<T>>,
+        options: BackwardOptions,
+    ) -> Result<Gradients<T>> {
+        let site = Site::caller();
+        let call = |reason: String| Error::BackwardCall { site, reason };
+        let seed = match grad {
+            Some(g) if g.shape() != self.shape() => {
+                return Err(call(format!(
+                    "gradient shape {} differs from the value's {}",
+                    g.shape(),
+                    self.shape()
+                )))
+            }
+            Some(g) => g.clone(),
+            None if self.value.numel() != 1 => {
+                return Err(call(format!(
+                    "the loss must have one element, got shape {} (use backward_with)",
+                    self.shape()
+                )))
+            }
+            None => Tensor::full(self.dims(), T::ONE).in_op("backward", site)?,
         };
-        backward::run(&self.tape.inner, root, seed)
+        let Some(root) = self.node else {
+            return Err(call("the value does not depend on any parameter or leaf (it was computed from constants, detached, or under no_grad)"
+                    .into()));
+        };
+        let mut out = Gradients::new(self.tape.id());
+        let pass = Pass {
+            reach: None,
+            retain_graph: options.retain_graph,
+        };
+        backward::run(
+            &self.tape,
+            vec![(root, Operand::Tensor(seed))],
+            pass,
+            |r| match (r.param, r.grad) {
+                (Some(id), g) => out.insert_param(id, g.value().clone()),
+                (None, g) if r.retain => out.insert_var(r.node, g.value().clone()),
+                _ => {}
+            },
+        )?;
+        Ok(out)
     }
+}
+
+/// Options of [`Var::backward_with_options`], as PyTorch's `backward`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackwardOptions {
+    /// Keep every record's rule and saved values so another backward can walk them.
+    pub retain_graph: bool,
 }
 
 impl<T: Element> std::fmt::Debug for Var<T> {

@@ -2,8 +2,8 @@
 //! the caller's source line; never a panic, never a wrong answer.
 
 use chainrule_autograd::{
-    AvgPool2dParams, Conv2dParams, Error, InputGrads, MaxPool2dParams, Reduction, Site, Tape,
-    Tensor, TensorError, Var,
+    AvgPool2dParams, Conv2dParams, Error, InputGrads, MaxPool2dParams, Reduction, Tape, Tensor,
+    TensorError, Var,
 };
 
 fn tape() -> Tape<f64> {
@@ -331,7 +331,7 @@ fn an_error_raised_during_backward_points_at_the_recording_line() {
     };
     let first = line!();
     let y = t
-        .record("broken", Site::caller(), x.value().clone(), &[&x], bad_rule)
+        .record_first_order("broken", x.value().clone(), &[&x], bad_rule)
         .unwrap();
     let line = first..=line!();
     let err = y.sum().backward().unwrap_err();
@@ -341,7 +341,7 @@ fn an_error_raised_during_backward_points_at_the_recording_line() {
     // A rule returning the wrong number of gradients is caught too.
     let short = |_: &Tensor<f64>, _: &[bool]| Ok(InputGrads::new());
     let z = t
-        .record("short", Site::caller(), x.value().clone(), &[&x], short)
+        .record_first_order("short", x.value().clone(), &[&x], short)
         .unwrap();
     assert!(z
         .sum()

@@ -1,6 +1,6 @@
 //! gradcheck itself must fail on a wrong rule and name the worst element.
 
-use chainrule_autograd::{gradcheck, Error, InputGrads, Site, Tensor};
+use chainrule_autograd::{gradcheck, Error, InputGrads, Tensor};
 
 #[test]
 fn gradcheck_names_the_worst_element_of_a_wrong_rule() {
@@ -14,13 +14,8 @@ fn gradcheck_names_the_worst_element_of_a_wrong_rule() {
                     g.zip_map(&xv, |g, x| 3.0 * x * g)?,
                 )]))
             };
-            v[0].tape().record(
-                "cube",
-                Site::caller(),
-                v[0].value().map(|x| x * x * x),
-                &[&v[0]],
-                rule,
-            )
+            v[0].tape()
+                .record_first_order("cube", v[0].value().map(|x| x * x * x), &[&v[0]], rule)
         },
         &[x],
     )
@@ -46,13 +41,8 @@ fn gradcheck_fails_a_rule_that_ignores_the_upstream_gradient() {
                     Tensor::ones(g.dims()).unwrap(),
                 )]))
             };
-            v[0].tape().record(
-                "ignores_g",
-                Site::caller(),
-                v[0].value().clone(),
-                &[&v[0]],
-                rule,
-            )
+            v[0].tape()
+                .record_first_order("ignores_g", v[0].value().clone(), &[&v[0]], rule)
         },
         &[x],
     );

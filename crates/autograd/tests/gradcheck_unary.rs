@@ -9,7 +9,7 @@ const SHAPES: [&[usize]; 4] = [&[1], &[7], &[3, 5], &[2, 1, 4]];
 
 #[test]
 fn every_unary_op_matches_finite_differences() {
-    for op in Unary::ALL {
+    for &op in Unary::ALL {
         for (s, dims) in SHAPES.iter().enumerate() {
             // log, sqrt and powf need positive inputs; kinked ops need inputs off 0.
             let x = match op {

@@ -4,7 +4,7 @@
 use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::error::InOp;
-use crate::{InputGrads, Result, Site, Var};
+use crate::{Grads, Operand, Result, Saved, Site, Unary, Var};
 
 /// The binary ops: forward formula and the two partial derivatives.
 #[derive(Clone, Copy)]
@@ -65,6 +65,8 @@ fn contribution<T: Element>(
     match (op, which) {
         (Binary::Add, _) | (Binary::Sub, 0) => Ok(g.clone()),
         (Binary::Sub, _) => Ok(g.scale(-T::ONE)),
+        (Binary::Mul, 0) => g.broadcast_zip(b, |g, b| g * b),
+        (Binary::Mul, _) => g.broadcast_zip(a, |g, a| g * a),
         _ => {
             let d = a.broadcast_zip(b, |x, y| {
                 let (da, db) = op.partials(x, y);
@@ -79,6 +81,36 @@ fn contribution<T: Element>(
     }
 }
 
+/// The same contribution as recorded ops, for the `create_graph` path.
+fn recorded<T: Element>(
+    op: Binary,
+    g: &Operand<T>,
+    a: &Operand<T>,
+    b: &Operand<T>,
+    which: usize,
+) -> Result<Operand<T>> {
+    match (op, which) {
+        (Binary::Add, _) | (Binary::Sub, 0) => Ok(g.clone()),
+        (Binary::Sub, _) => Ok(g.neg()),
+        (Binary::Mul, 0) => g.mul(b),
+        (Binary::Mul, _) => g.mul(a),
+        (Binary::Div, 0) => g.div(b),
+        (Binary::Div, _) => Ok(g.mul(a)?.div(&b.unary(Unary::Square))?.neg()),
+        // piecewise constant partials: a mask
+        (Binary::Maximum, _) => {
+            let d = a.value().broadcast_zip(b.value(), |x, y| {
+                let (da, db) = op.partials(x, y);
+                if which == 0 {
+                    da
+                } else {
+                    db
+                }
+            })?;
+            g.mul(&g.constant(d))
+        }
+    }
+}
+
 impl<T: Element> Var<T> {
     #[track_caller]
     fn binary(&self, rhs: &Var<T>, op: Binary) -> Result<Var<T>> {
@@ -88,21 +120,23 @@ impl<T: Element> Var<T> {
             .value()
             .broadcast_zip(rhs.value(), |a, b| op.forward(a, b))
             .in_op(op.name(), site)?;
-        let (a, b) = (self.value().clone(), rhs.value().clone());
-        let rule = move |g: &Tensor<T>, needs: &[bool]| -> TensorResult<InputGrads<T>> {
-            let da = if needs[0] {
-                Some(contribution(op, g, &a, &b, 0)?)
-            } else {
-                None
+        let (a, b) = (Saved::of(self), Saved::of(rhs));
+        let rule = move |g: &Operand<T>, needs: &[bool]| -> Result<Grads<T>> {
+            let part = |which: usize| -> Result<Option<Operand<T>>> {
+                if !needs[which] {
+                    return Ok(None);
+                }
+                Ok(Some(match g {
+                    Operand::Tensor(g) => {
+                        Operand::Tensor(contribution(op, g, a.value(), b.value(), which)?)
+                    }
+                    Operand::Var(_) => recorded(op, g, &g.load(&a), &g.load(&b), which)?,
+                }))
             };
-            let db = if needs[1] {
-                Some(contribution(op, g, &a, &b, 1)?)
-            } else {
-                None
-            };
-            Ok(InputGrads::from_iter([da, db]))
+            Ok(Grads::from_iter([part(0)?, part(1)?]))
         };
-        self.tape().record(op.name(), site, y, &[self, rhs], rule)
+        self.tape()
+            .record_at(op.name(), site, y, &[self, rhs], rule)
     }
 
     /// a + b, broadcasting.

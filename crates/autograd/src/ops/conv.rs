@@ -1,9 +1,11 @@
-//! 2-D convolution; forward and backward are im2col + GEMM kernels.
+//! 2-D convolution; forward and backward are im2col + GEMM kernels. For gradients of
+//! gradients the backward is split into two ops, the input gradient and the weight
+//! gradient, which with the convolution itself are each other's adjoints.
 
-use chainrule_tensor::{Conv2dParams, Element, Tensor};
+use chainrule_tensor::{Conv2dParams, Element, Shape};
 
 use crate::error::InOp;
-use crate::{InputGrads, Result, Site, Var};
+use crate::{Grads, Operand, Result, Saved, Site, Var};
 
 impl<T: Element> Var<T> {
     /// 2-D convolution (cross-correlation, as PyTorch) of `[n, c, h, w]` with a weight
@@ -37,17 +39,121 @@ impl<T: Element> Var<T> {
             .value()
             .conv2d(weight.value(), bias.map(Var::value), params)
             .in_op("conv2d", site)?;
-        let (x, w) = (self.value().clone(), weight.value().clone());
+        let (x, w) = (Saved::of(self), Saved::of(weight));
         // dx = col2im(wᵀ·g),  dw = Σ_images g·colsᵀ,  db = Σ g
-        let rule = move |g: &Tensor<T>, needs: &[bool]| {
+        let rule = move |g: &Operand<T>, needs: &[bool]| {
             let want_b = needs.get(2).copied().unwrap_or(false);
-            let (dx, dw, db) = x.conv2d_backward(&w, g, params, [needs[0], needs[1], want_b])?;
-            let mut out = InputGrads::from_iter([dx, dw]);
+            let (dx, dw, db) = match g {
+                Operand::Tensor(g) => {
+                    let (dx, dw, db) = x.value().conv2d_backward(
+                        w.value(),
+                        g,
+                        params,
+                        [needs[0], needs[1], want_b],
+                    )?;
+                    let t = |o: Option<_>| o.map(Operand::Tensor);
+                    (t(dx), t(dw), t(db))
+                }
+                Operand::Var(_) => {
+                    let (xo, wo) = (g.load(&x), g.load(&w));
+                    let dx = needs[0]
+                        .then(|| g.conv2d_input_grad(&wo, xo.shape(), params))
+                        .transpose()?;
+                    let dw = needs[1]
+                        .then(|| g.conv2d_weight_grad(&xo, wo.shape(), params))
+                        .transpose()?;
+                    let db = want_b.then(|| g.sum_dims(&[0, 2, 3], false)).transpose()?;
+                    (dx, dw, db)
+                }
+            };
+            let mut out = Grads::from_iter([dx, dw]);
             if needs.len() == 3 {
                 out.push(db);
             }
             Ok(out)
         };
-        self.tape().record("conv2d", site, y, &inputs, rule)
+        self.tape().record_at("conv2d", site, y, &inputs, rule)
+    }
+
+    /// The input gradient of a convolution as an op: `self` is the output gradient.
+    /// Its backward is `conv2d` (towards `self`) and the weight gradient (towards `w`).
+    #[track_caller]
+    fn conv2d_input_grad(&self, w: &Var<T>, input: &Shape, p: Conv2dParams) -> Result<Var<T>> {
+        let site = Site::caller();
+        let op = "conv2d_input_grad";
+        self.tape().check_inputs(op, site, &[self, w])?;
+        let y = self
+            .value()
+            .conv2d_input_grad(w.value(), input, p)
+            .in_op(op, site)?;
+        let (gs, ws) = (Saved::of(self), Saved::of(w));
+        let rule = move |h: &Operand<T>, needs: &[bool]| {
+            let (g, w) = (h.load(&gs), h.load(&ws));
+            let dg = needs[0].then(|| h.conv2d(&w, p)).transpose()?;
+            let dw = needs[1]
+                .then(|| g.conv2d_weight_grad(h, w.shape(), p))
+                .transpose()?;
+            Ok(Grads::from_iter([dg, dw]))
+        };
+        self.tape().record_at(op, site, y, &[self, w], rule)
+    }
+
+    /// The weight gradient of a convolution as an op: `self` is the output gradient,
+    /// `x` the input. Its backward is `conv2d` (towards `self`) and the input gradient
+    /// (towards `x`).
+    #[track_caller]
+    fn conv2d_weight_grad(&self, x: &Var<T>, weight: &Shape, p: Conv2dParams) -> Result<Var<T>> {
+        let site = Site::caller();
+        let op = "conv2d_weight_grad";
+        self.tape().check_inputs(op, site, &[self, x])?;
+        let y = self
+            .value()
+            .conv2d_weight_grad(x.value(), weight, p)
+            .in_op(op, site)?;
+        let (gs, xs) = (Saved::of(self), Saved::of(x));
+        let rule = move |h: &Operand<T>, needs: &[bool]| {
+            let (g, x) = (h.load(&gs), h.load(&xs));
+            let dg = needs[0].then(|| x.conv2d(h, p)).transpose()?;
+            let dx = needs[1]
+                .then(|| g.conv2d_input_grad(h, x.shape(), p))
+                .transpose()?;
+            Ok(Grads::from_iter([dg, dx]))
+        };
+        self.tape().record_at(op, site, y, &[self, x], rule)
+    }
+}
+
+impl<T: Element> Operand<T> {
+    /// Convolution without bias.
+    fn conv2d(&self, w: &Operand<T>, p: Conv2dParams) -> Result<Operand<T>> {
+        self.zip(w, |x, w| x.conv2d(w, None, p), |x, w| x.conv2d(w, None, p))
+    }
+
+    /// The input gradient of a convolution; `self` is the output gradient.
+    fn conv2d_input_grad(
+        &self,
+        w: &Operand<T>,
+        input: &Shape,
+        p: Conv2dParams,
+    ) -> Result<Operand<T>> {
+        self.zip(
+            w,
+            |g, w| g.conv2d_input_grad(w, input, p),
+            |g, w| g.conv2d_input_grad(w, input, p),
+        )
+    }
+
+    /// The weight gradient of a convolution; `self` is the output gradient.
+    fn conv2d_weight_grad(
+        &self,
+        x: &Operand<T>,
+        weight: &Shape,
+        p: Conv2dParams,
+    ) -> Result<Operand<T>> {
+        self.zip(
+            x,
+            |g, x| g.conv2d_weight_grad(x, weight, p),
+            |g, x| g.conv2d_weight_grad(x, weight, p),
+        )
     }
 }

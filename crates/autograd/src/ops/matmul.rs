@@ -4,8 +4,7 @@
 use chainrule_tensor::{Element, Tensor};
 
 use crate::error::InOp;
-use crate::ops::reduce::signed;
-use crate::{InputGrads, Result, Site, Var};
+use crate::{Grads, Operand, Result, Saved, Site, Var};
 
 /// A 1-D left operand becomes a row, a 1-D right operand a column.
 fn promote<T: Element>(
@@ -40,11 +39,18 @@ impl<T: Element> Var<T> {
         let site = Site::caller();
         self.tape().check_inputs("matmul", site, &[self, rhs])?;
         let y = self.value().matmul(rhs.value()).in_op("matmul", site)?;
-        let a = promote(self.value(), true).in_op("matmul", site)?;
-        let b = promote(rhs.value(), false).in_op("matmul", site)?;
+        let a_dims = promote(self.value(), true)
+            .in_op("matmul", site)?
+            .dims()
+            .to_vec();
+        let b_dims = promote(rhs.value(), false)
+            .in_op("matmul", site)?
+            .dims()
+            .to_vec();
+        let (a, b) = (Saved::of(self), Saved::of(rhs));
         let (a_shape, b_shape) = (self.dims().to_vec(), rhs.dims().to_vec());
         // y = a·b  ⇒  da = g·bᵀ,  db = aᵀ·g  (then summed over broadcast batch dims)
-        let rule = move |g: &Tensor<T>, needs: &[bool]| {
+        let rule = move |g: &Operand<T>, needs: &[bool]| {
             let mut gd = g.dims().to_vec();
             if a_shape.len() == 1 {
                 gd.insert(gd.len() - usize::from(b_shape.len() != 1), 1);
@@ -52,28 +58,32 @@ impl<T: Element> Var<T> {
             if b_shape.len() == 1 {
                 gd.push(1);
             }
-            let g = g.reshape(&signed(&gd))?;
+            let g = g.reshape(&gd)?;
             let da = if needs[0] {
+                let b = g.load(&b).reshape(&b_dims)?;
+                let a_full = chainrule_tensor::Shape::new(&a_dims)?;
                 Some(
                     g.matmul_t(false, &b, true)?
-                        .sum_to(a.shape())?
-                        .reshape(&signed(&a_shape))?,
+                        .sum_to(&a_full)?
+                        .reshape(&a_shape)?,
                 )
             } else {
                 None
             };
             let db = if needs[1] {
+                let a = g.load(&a).reshape(&a_dims)?;
+                let b_full = chainrule_tensor::Shape::new(&b_dims)?;
                 Some(
                     a.matmul_t(true, &g, false)?
-                        .sum_to(b.shape())?
-                        .reshape(&signed(&b_shape))?,
+                        .sum_to(&b_full)?
+                        .reshape(&b_shape)?,
                 )
             } else {
                 None
             };
-            Ok(InputGrads::from_iter([da, db]))
+            Ok(Grads::from_iter([da, db]))
         };
-        self.tape().record("matmul", site, y, &[self, rhs], rule)
+        self.tape().record_at("matmul", site, y, &[self, rhs], rule)
     }
 
     /// `x·wᵀ + b` for `x [.., in]`, `w [out, in]`, optional `b [out]`, as PyTorch's
@@ -91,28 +101,30 @@ impl<T: Element> Var<T> {
             .value()
             .linear(weight.value(), bias.map(Var::value))
             .in_op("linear", site)?;
-        let (x, w) = (self.value().clone(), weight.value().clone());
-        let (out_f, in_f) = (w.dims()[0], w.dims()[1]);
+        let (x, w) = (Saved::of(self), Saved::of(weight));
+        let (out_f, in_f) = (weight.dims()[0], weight.dims()[1]);
+        let x_dims = self.dims().to_vec();
+        let rows = x_dims[..x_dims.len() - 1].iter().product::<usize>();
         // dx = g·w,  dw = gᵀ·x,  db = Σ_rows g
-        let rule = move |g: &Tensor<T>, needs: &[bool]| {
-            let g2 = g.reshape(&[-1, out_f as isize])?;
-            let x2 = x.reshape(&[-1, in_f as isize])?;
+        let rule = move |g: &Operand<T>, needs: &[bool]| {
+            let g2 = g.reshape(&[rows, out_f])?;
             let dx = if needs[0] {
-                Some(g2.matmul_t(false, &w, false)?.reshape(&signed(x.dims()))?)
+                Some(g2.matmul_t(false, &g.load(&w), false)?.reshape(&x_dims)?)
             } else {
                 None
             };
             let dw = if needs[1] {
+                let x2 = g.load(&x).reshape(&[rows, in_f])?;
                 Some(g2.matmul_t(true, &x2, false)?)
             } else {
                 None
             };
-            let mut out = InputGrads::from_iter([dx, dw]);
+            let mut out = Grads::from_iter([dx, dw]);
             if needs.len() == 3 {
                 out.push(needs[2].then(|| g2.sum_dims(&[0], false)).transpose()?);
             }
             Ok(out)
         };
-        self.tape().record("linear", site, y, &inputs, rule)
+        self.tape().record_at("linear", site, y, &inputs, rule)
     }
 }

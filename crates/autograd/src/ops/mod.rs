@@ -3,22 +3,21 @@
 
 mod binary;
 mod conv;
+mod index;
 mod loss;
 mod matmul;
 mod movement;
 mod pool;
-mod reduce;
+pub(crate) mod reduce;
 mod softmax;
 mod unary;
 
 pub use loss::Reduction;
 pub use unary::Unary;
 
-use chainrule_tensor::Tensor;
-
-use crate::InputGrads;
+use crate::{Grads, Operand};
 
 /// The contributions of a one-input op.
-pub(crate) fn one<T: chainrule_tensor::Element>(g: Tensor<T>) -> InputGrads<T> {
-    InputGrads::from_iter([Some(g)])
+pub(crate) fn one<T: chainrule_tensor::Element>(g: Operand<T>) -> Grads<T> {
+    Grads::from_iter([Some(g)])
 }

@@ -5,7 +5,8 @@ use chainrule_tensor::{Element, Tensor};
 use crate::error::InOp;
 use crate::ops::one;
 use crate::ops::reduce::signed;
-use crate::{InputGrads, Result, Site, Var};
+use crate::{Grads, Operand, Result, Site, Var};
+use chainrule_tensor::Shape;
 
 impl<T: Element> Var<T> {
     /// Same data, new shape; one entry may be `-1`.
@@ -16,13 +17,13 @@ impl<T: Element> Var<T> {
     pub fn reshape(&self, shape: &[isize]) -> Result<Var<T>> {
         let site = Site::caller();
         let y = self.value().reshape(shape).in_op("reshape", site)?;
-        let back = signed(self.dims());
-        self.tape().record(
+        let back = self.dims().to_vec();
+        self.tape().record_at(
             "reshape",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
         )
     }
 
@@ -49,13 +50,13 @@ impl<T: Element> Var<T> {
         let mut shape = signed(&self.dims()[..d]);
         shape.push(self.dims()[d..].iter().product::<usize>() as isize);
         let y = self.value().reshape(&shape).in_op("flatten", site)?;
-        let back = signed(self.dims());
-        self.tape().record(
+        let back = self.dims().to_vec();
+        self.tape().record_at(
             "flatten",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
         )
     }
 
@@ -74,12 +75,12 @@ impl<T: Element> Var<T> {
         let y = self.value().permute(&perm).in_op("permute", site)?;
         let mut inverse = vec![0; perm.len()];
         perm.iter().enumerate().for_each(|(i, &p)| inverse[p] = i);
-        self.tape().record(
+        self.tape().record_at(
             "permute",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.permute(&inverse)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.permute(&inverse)?)),
         )
     }
 
@@ -93,12 +94,12 @@ impl<T: Element> Var<T> {
         let d0 = self.shape().resolve_dim(dim0).in_op("transpose", site)?;
         let d1 = self.shape().resolve_dim(dim1).in_op("transpose", site)?;
         let y = self.value().transpose(d0, d1).in_op("transpose", site)?;
-        self.tape().record(
+        self.tape().record_at(
             "transpose",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.transpose(d0, d1)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.transpose(d0, d1)?)),
         )
     }
 
@@ -114,12 +115,12 @@ impl<T: Element> Var<T> {
             .broadcast_to(shape)
             .in_op("broadcast_to", site)?;
         let back = self.shape().clone();
-        self.tape().record(
+        self.tape().record_at(
             "broadcast_to",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.sum_to(&back)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.sum_to(&back)?)),
         )
     }
 
@@ -152,9 +153,9 @@ impl<T: Element> Var<T> {
         let values: Vec<&Tensor<T>> = parts.iter().map(|p| p.value()).collect();
         let y = Tensor::concat(&values, d).in_op("concat", site)?;
         let lengths: Vec<usize> = parts.iter().map(|p| p.dims()[d]).collect();
-        let rule = move |g: &Tensor<T>, needs: &[bool]| {
+        let rule = move |g: &Operand<T>, needs: &[bool]| {
             let mut start = 0;
-            let mut out = InputGrads::new();
+            let mut out = Grads::new();
             for (&len, &need) in lengths.iter().zip(needs) {
                 out.push(if need {
                     Some(g.narrow(d, start, len)?)
@@ -165,7 +166,7 @@ impl<T: Element> Var<T> {
             }
             Ok(out)
         };
-        first.tape().record("concat", site, y, parts, rule)
+        first.tape().record_at("concat", site, y, parts, rule)
     }
 
     /// The slice `start..start + length` of `dim`.
@@ -181,12 +182,61 @@ impl<T: Element> Var<T> {
             .narrow(d, start, length)
             .in_op("narrow", site)?;
         let full = self.shape().clone();
-        self.tape().record(
+        self.tape().record_at(
             "narrow",
             site,
             y,
             &[self],
-            move |g: &Tensor<T>, _: &[bool]| Ok(one(g.unnarrow(&full, d, start)?)),
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.unnarrow(&full, d, start)?)),
+        )
+    }
+}
+
+impl<T: Element> Var<T> {
+    /// Sums broadcast copies down to `shape` (the adjoint of [`Var::broadcast_to`]).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Shape, Tape, Tensor};
+    /// let x = Tape::<f32>::new().leaf(Tensor::ones(&[4, 3])?);
+    /// assert_eq!(x.sum_to(&Shape::new(&[1, 3])?)?.value().data(), &[4.0; 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `shape` does not broadcast to this value's shape.
+    #[track_caller]
+    pub fn sum_to(&self, shape: &Shape) -> Result<Var<T>> {
+        let site = Site::caller();
+        let y = self.value().sum_to(shape).in_op("sum_to", site)?;
+        let back = self.dims().to_vec();
+        self.tape().record_at(
+            "sum_to",
+            site,
+            y,
+            &[self],
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.broadcast_to(&back)?)),
+        )
+    }
+
+    /// This value placed at `start` of `dim` inside zeros of shape `full` (the adjoint
+    /// of [`Var::narrow`]).
+    ///
+    /// # Errors
+    /// The value does not fit inside `full` at `start`.
+    #[track_caller]
+    pub fn unnarrow(&self, full: &Shape, dim: usize, start: usize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let y = self
+            .value()
+            .unnarrow(full, dim, start)
+            .in_op("unnarrow", site)?;
+        let length = self.dims().get(dim).copied().unwrap_or(0);
+        self.tape().record_at(
+            "unnarrow",
+            site,
+            y,
+            &[self],
+            move |g: &Operand<T>, _: &[bool]| Ok(one(g.narrow(dim, start, length)?)),
         )
     }
 }

@@ -5,7 +5,9 @@ use chainrule_tensor::{Element, Shape, Tensor};
 
 use crate::error::InOp;
 use crate::ops::one;
-use crate::{Result, Site, Var};
+use std::sync::Arc;
+
+use crate::{Operand, Result, Saved, Site, Unary, Var};
 
 impl<T: Element> Var<T> {
     /// Sum of every element (shape `[]`).
@@ -75,11 +77,12 @@ impl<T: Element> Var<T> {
         let kept = reduced_shape(x.shape(), &dims, true).in_op(op, site)?;
         let full = x.dims().to_vec();
         // dx = g broadcast back over the reduced dims (· 1/count for mean)
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            let g = g.reshape(&signed(kept.dims()))?.broadcast_to(&full)?;
+        let scale = scale.to_f64();
+        let rule = move |g: &Operand<T>, _: &[bool]| {
+            let g = g.reshape(kept.dims())?.broadcast_to(&full)?;
             Ok(one(if mean { g.scale(scale) } else { g }))
         };
-        self.tape().record(op, site, y, &[self], rule)
+        self.tape().record_at(op, site, y, &[self], rule)
     }
 
     /// Maximum along `dim`; the gradient goes to the first maximal element only.
@@ -95,15 +98,28 @@ impl<T: Element> Var<T> {
         let split = DimSplit::new(x.shape(), d).in_op("max", site)?;
         let full = x.shape().clone();
         // dx[o, argmax, i] = g[o, i]
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            let mut dx = vec![T::ZERO; full.numel()];
-            for (k, (&gv, &a)) in g.data().iter().zip(&arg).enumerate() {
-                let (o, i) = (k / split.inner.max(1), k % split.inner.max(1));
-                dx[(o * split.len + a) * split.inner + i] += gv;
-            }
-            Ok(one(Tensor::from_vec(dx, full.dims())?))
+        let position = move |k: usize, a: usize| {
+            let (o, i) = (k / split.inner.max(1), k % split.inner.max(1));
+            (o * split.len + a) * split.inner + i
         };
-        self.tape().record("max", site, y, &[self], rule)
+        let rule = move |g: &Operand<T>, _: &[bool]| match g {
+            Operand::Tensor(g) => {
+                let mut dx = vec![T::ZERO; full.numel()];
+                for (k, (&gv, &a)) in g.data().iter().zip(&arg).enumerate() {
+                    dx[position(k, a)] += gv;
+                }
+                Ok(one(Operand::Tensor(Tensor::from_vec(dx, full.dims())?)))
+            }
+            Operand::Var(_) => {
+                let index: Arc<[usize]> = arg
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &a)| position(k, a))
+                    .collect();
+                Ok(one(g.scatter_add_flat(index, full.clone())?))
+            }
+        };
+        self.tape().record_at("max", site, y, &[self], rule)
     }
 
     /// `log Σ exp(x)` along `dim`, computed stably; −∞ over an empty dim.
@@ -113,20 +129,27 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn logsumexp(&self, dim: isize, keepdim: bool) -> Result<Var<T>> {
         let site = Site::caller();
-        let x = self.value().clone();
+        let x = self.value();
         let d = x.shape().resolve_dim(dim).in_op("logsumexp", site)?;
         let y = x.logsumexp_dim(d, keepdim).in_op("logsumexp", site)?;
         let kept: Shape = reduced_shape(x.shape(), &[d], true).in_op("logsumexp", site)?;
-        let yk = y.reshape(&signed(kept.dims())).in_op("logsumexp", site)?;
+        let (xs, ys) = (Saved::of(self), Saved::output(self.tape(), &y));
         // dx = g · exp(x − y)
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            let p = x.broadcast_zip(&yk, |x, y| (x - y).exp())?;
-            Ok(one(p.broadcast_zip(
-                &g.reshape(&signed(kept.dims()))?,
-                |p, g| p * g,
-            )?))
+        let rule = move |g: &Operand<T>, _: &[bool]| {
+            let gk = g.reshape(kept.dims())?;
+            Ok(one(match g {
+                Operand::Tensor(_) => {
+                    let yk = ys.value().reshape(&signed(kept.dims()))?;
+                    let p = xs.value().broadcast_zip(&yk, |x, y| (x - y).exp())?;
+                    Operand::Tensor(p.broadcast_zip(gk.value(), |p, g| p * g)?)
+                }
+                Operand::Var(_) => {
+                    let yk = g.load(&ys).reshape(kept.dims())?;
+                    g.load(&xs).sub(&yk)?.unary(Unary::Exp).mul(&gk)?
+                }
+            }))
         };
-        self.tape().record("logsumexp", site, y, &[self], rule)
+        self.tape().record_at("logsumexp", site, y, &[self], rule)
     }
 }
 

@@ -5,7 +5,7 @@ use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::error::InOp;
 use crate::ops::one;
-use crate::{Result, Site, Var};
+use crate::{Operand, Result, Saved, Site, Unary, Var};
 
 /// For each line along the split dim, `dx = f(g_line, y_line)` where `f` may use the line
 /// sum `s = Σ h(g, y)`: `dx = a(g, y, s)`.
@@ -43,18 +43,24 @@ impl<T: Element> Var<T> {
         let d = self.shape().resolve_dim(dim).in_op("softmax", site)?;
         let y = self.value().softmax(d).in_op("softmax", site)?;
         let split = DimSplit::new(self.shape(), d).in_op("softmax", site)?;
-        let yv = y.clone();
+        let ys = Saved::output(self.tape(), &y);
         // dx = y · (g − Σ g·y)
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            Ok(one(along_dim(
-                g,
-                &yv,
-                split,
-                |g, y| g * y,
-                |g, y, s| y * (g - s),
-            )?))
+        let rule = move |g: &Operand<T>, _: &[bool]| {
+            Ok(one(match g {
+                Operand::Tensor(g) => Operand::Tensor(along_dim(
+                    g,
+                    ys.value(),
+                    split,
+                    |g, y| g * y,
+                    |g, y, s| y * (g - s),
+                )?),
+                Operand::Var(_) => {
+                    let y = g.load(&ys);
+                    y.mul(&g.sub(&g.mul(&y)?.sum_dims(&[d], true)?)?)?
+                }
+            }))
         };
-        self.tape().record("softmax", site, y, &[self], rule)
+        self.tape().record_at("softmax", site, y, &[self], rule)
     }
 
     /// Log-softmax along `dim`, computed as `x − max − log Σ exp(x − max)`.
@@ -67,17 +73,23 @@ impl<T: Element> Var<T> {
         let d = self.shape().resolve_dim(dim).in_op("log_softmax", site)?;
         let y = self.value().log_softmax(d).in_op("log_softmax", site)?;
         let split = DimSplit::new(self.shape(), d).in_op("log_softmax", site)?;
-        let yv = y.clone();
+        let ys = Saved::output(self.tape(), &y);
         // dx = g − exp(y) · Σ g
-        let rule = move |g: &Tensor<T>, _: &[bool]| {
-            Ok(one(along_dim(
-                g,
-                &yv,
-                split,
-                |g, _| g,
-                |g, y, s| g - y.exp() * s,
-            )?))
+        let rule = move |g: &Operand<T>, _: &[bool]| {
+            Ok(one(match g {
+                Operand::Tensor(g) => Operand::Tensor(along_dim(
+                    g,
+                    ys.value(),
+                    split,
+                    |g, _| g,
+                    |g, y, s| g - y.exp() * s,
+                )?),
+                Operand::Var(_) => {
+                    let p = g.load(&ys).unary(Unary::Exp);
+                    g.sub(&p.mul(&g.sum_dims(&[d], true)?)?)?
+                }
+            }))
         };
-        self.tape().record("log_softmax", site, y, &[self], rule)
+        self.tape().record_at("log_softmax", site, y, &[self], rule)
     }
 }

@@ -339,7 +339,90 @@ impl<T: Element> Tensor<T> {
         p: Conv2dParams,
         needs: [bool; 3],
     ) -> TensorResult<(Option<Tensor<T>>, Option<Tensor<T>>, Option<Tensor<T>>)> {
-        let g = Geometry::new(self.shape(), weight.shape(), p)?;
+        conv2d_backward_parts(
+            (self.shape(), self.data()),
+            (weight.shape(), weight.data()),
+            grad,
+            p,
+            needs,
+        )
+    }
+
+    /// The input gradient of [`Tensor::conv2d`] alone: `self` is the output gradient,
+    /// `input` the convolved input's shape. As a function of `self` it is the adjoint
+    /// of convolving with `weight`.
+    ///
+    /// ```
+    /// use chainrule_tensor::{Conv2dParams, Shape, Tensor};
+    /// let g = Tensor::<f32>::ones(&[1, 1, 2, 2])?;
+    /// let w = Tensor::ones(&[1, 1, 2, 2])?;
+    /// let input = Shape::new(&[1, 1, 3, 3])?;
+    /// let dx = g.conv2d_input_grad(&w, &input, Conv2dParams::default())?;
+    /// assert_eq!(dx.data()[4], 4.0); // the centre is in every window
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tensor::conv2d_backward`].
+    pub fn conv2d_input_grad(
+        &self,
+        weight: &Tensor<T>,
+        input: &Shape,
+        p: Conv2dParams,
+    ) -> TensorResult<Tensor<T>> {
+        let (dx, _, _) = conv2d_backward_parts(
+            (input, &[][..]),
+            (weight.shape(), weight.data()),
+            self,
+            p,
+            [true, false, false],
+        )?;
+        dx.ok_or_else(|| shape_err!("conv2d input gradient missing"))
+    }
+
+    /// The weight gradient of [`Tensor::conv2d`] alone: `self` is the output gradient,
+    /// `x` the convolved input, `weight` the weight's shape.
+    ///
+    /// ```
+    /// use chainrule_tensor::{Conv2dParams, Shape, Tensor};
+    /// let g = Tensor::<f32>::ones(&[1, 1, 2, 2])?;
+    /// let x = Tensor::ones(&[1, 1, 3, 3])?;
+    /// let dw = g.conv2d_weight_grad(&x, &Shape::new(&[1, 1, 2, 2])?, Conv2dParams::default())?;
+    /// assert_eq!(dw.data(), &[4.0; 4]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tensor::conv2d_backward`].
+    pub fn conv2d_weight_grad(
+        &self,
+        x: &Tensor<T>,
+        weight: &Shape,
+        p: Conv2dParams,
+    ) -> TensorResult<Tensor<T>> {
+        let (_, dw, _) = conv2d_backward_parts(
+            (x.shape(), x.data()),
+            (weight, &[][..]),
+            self,
+            p,
+            [false, true, false],
+        )?;
+        dw.ok_or_else(|| shape_err!("conv2d weight gradient missing"))
+    }
+}
+
+/// The three gradients of a convolution from shapes and data; the input's data is read
+/// only for the weight gradient and the weight's only for the input gradient.
+#[allow(clippy::type_complexity)]
+fn conv2d_backward_parts<T: Element>(
+    (x_shape, x_data): (&Shape, &[T]),
+    (w_shape, w_data): (&Shape, &[T]),
+    grad: &Tensor<T>,
+    p: Conv2dParams,
+    needs: [bool; 3],
+) -> TensorResult<(Option<Tensor<T>>, Option<Tensor<T>>, Option<Tensor<T>>)> {
+    {
+        let g = Geometry::new(x_shape, w_shape, p)?;
         if grad.shape() != &g.out {
             return Err(shape_err!(
                 "gradient {} should be [{}, {}, {}, {}]",
@@ -361,16 +444,16 @@ impl<T: Element> Tensor<T> {
                 })
             };
             return Ok((
-                zeros(needs[0], self.shape())?,
-                zeros(needs[1], weight.shape())?,
+                zeros(needs[0], x_shape)?,
+                zeros(needs[1], w_shape)?,
                 zeros(needs[2], &bias_shape)?,
             ));
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
         let (x_img, y_img) = (g.c * g.h * g.w, g.o * plane);
         let per_chunk = chunk_images(g.n);
-        let wlen = weight.numel();
-        let mut dx = zeroed(if needs[0] { self.numel() } else { 0 });
+        let wlen = w_shape.numel();
+        let mut dx = zeroed(if needs[0] { x_shape.numel() } else { 0 });
         // One chunk of images: its weight-gradient partial sum, and its slice of dx.
         let chunk = |ci: usize, dx_chunk: &mut [T]| -> TensorResult<Vec<T>> {
             let mut dw = zeroed(if needs[1] { wlen } else { 0 });
@@ -379,7 +462,7 @@ impl<T: Element> Tensor<T> {
                 for img in first..(first + per_chunk).min(g.n) {
                     let gy = &grad.data()[img * y_img..(img + 1) * y_img];
                     if needs[1] {
-                        g.im2col(&self.data()[img * x_img..(img + 1) * x_img], cols);
+                        g.im2col(&x_data[img * x_img..(img + 1) * x_img], cols);
                         for grp in 0..g.groups {
                             let gm = MatRef::new(gy, grp * og * plane, plane, false);
                             let cm = MatRef::new(&*cols, grp * rows * plane, plane, true);
@@ -396,7 +479,7 @@ impl<T: Element> Tensor<T> {
                     }
                     if needs[0] {
                         for grp in 0..g.groups {
-                            let wm = MatRef::new(weight.data(), grp * og * rows, rows, true);
+                            let wm = MatRef::new(w_data, grp * og * rows, rows, true);
                             let gm = MatRef::new(gy, grp * og * plane, plane, false);
                             gemm(
                                 rows,
@@ -436,7 +519,7 @@ impl<T: Element> Tensor<T> {
             for part in &partials {
                 dw.iter_mut().zip(part).for_each(|(a, &b)| *a += b);
             }
-            Tensor::from_parts(weight.shape().clone(), dw)
+            Tensor::from_parts(w_shape.clone(), dw)
         });
         let db = needs[2].then(|| {
             let mut db = zeroed(g.o);
@@ -447,7 +530,7 @@ impl<T: Element> Tensor<T> {
             }
             Tensor::from_parts(bias_shape, db)
         });
-        let dx = needs[0].then(|| Tensor::from_parts(self.shape().clone(), dx));
+        let dx = needs[0].then(|| Tensor::from_parts(x_shape.clone(), dx));
         Ok((dx, dw, db))
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use chainrule_tensor::Tensor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::{Error, Result, Tape, Var};
+use crate::{grad, Error, GradOptions, Result, Tape, Var};
 
 /// Settings of [`gradcheck_with`]; the defaults are PyTorch's.
 #[derive(Clone, Copy, Debug)]
@@ -123,10 +123,41 @@ where
         site: crate::Site::caller(),
         source,
     })?;
-    let grads = y.backward_with(&cot)?;
+    // an output the tape says depends on no input has a zero gradient
+    let grads = if y.is_tracked() {
+        Some(y.backward_with(&cot)?)
+    } else {
+        None
+    };
+    let analytic: Vec<Tensor<f64>> = vars
+        .iter()
+        .zip(inputs)
+        .map(|(var, x)| {
+            grads
+                .as_ref()
+                .and_then(|g| g.wrt(var))
+                .cloned()
+                .unwrap_or_else(|| x.zeros_like())
+        })
+        .collect();
+    compare(&f, inputs, &cot, &analytic, opts)
+}
+
+/// Compares `analytic[i]`, claimed to be `∂<f(x), cot>/∂x_i`, with central differences.
+fn compare<F>(
+    f: &F,
+    inputs: &[Tensor<f64>],
+    cot: &Tensor<f64>,
+    analytic: &[Tensor<f64>],
+    opts: GradcheckOptions,
+) -> Result<GradcheckReport>
+where
+    F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
+{
     let objective = |xs: &[Tensor<f64>]| -> Result<f64> {
+        // leaves, not constants: `f` may itself differentiate (gradgradcheck)
         let tape = Tape::<f64>::new();
-        let vars: Vec<Var<f64>> = xs.iter().map(|t| tape.constant(t.clone())).collect();
+        let vars: Vec<Var<f64>> = xs.iter().map(|t| tape.leaf(t.clone())).collect();
         let y = f(&vars)?;
         Ok(y.value()
             .data()
@@ -138,11 +169,7 @@ where
     let mut worst: Option<(f64, GradcheckMismatch)> = None;
     let (mut checked, mut failed, mut max_abs_error) = (0, 0, 0.0f64);
     let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
-    for (i, var) in vars.iter().enumerate() {
-        let analytic = grads
-            .wrt(var)
-            .cloned()
-            .unwrap_or_else(|| inputs[i].zeros_like());
+    for (i, analytic) in analytic.iter().enumerate() {
         let strides = inputs[i].shape().strides();
         for j in 0..inputs[i].numel() {
             let orig = inputs[i].data()[j];
@@ -195,4 +222,86 @@ where
             max_abs_error,
         }),
     }
+}
+
+/// [`gradgradcheck_with`] with PyTorch's default tolerances.
+///
+/// ```
+/// use chainrule_autograd::{gradgradcheck, Tensor};
+/// let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3])?;
+/// let w = Tensor::from_vec(vec![0.5, 0.1, -0.7], &[3])?;
+/// let report = gradgradcheck(|v| (&v[0] * &v[1])?.tanh().exp().sum_dims(&[0], true), &[x, w])?;
+/// // first order: the 6 input elements; second: those and the output's cotangent
+/// assert_eq!(report.checked, 6 + 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`gradcheck`]: [`Error::Gradcheck`] names the input (an index past the inputs is
+/// the output's cotangent) and element whose second derivative is wrong.
+pub fn gradgradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport>
+where
+    F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
+{
+    gradgradcheck_with(f, inputs, GradcheckOptions::default())
+}
+
+/// Checks second derivatives as PyTorch's `gradgradcheck` does: the first-order
+/// gradient, computed with `create_graph` against an output cotangent `v`, is itself
+/// gradchecked as a function of the inputs and of `v`. Because a rule may compute the
+/// recorded gradient differently from the fast one, the recorded first-order gradient
+/// is first compared with finite differences of `f` too. The report counts both.
+///
+/// # Errors
+/// As [`gradgradcheck`].
+pub fn gradgradcheck_with<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    opts: GradcheckOptions,
+) -> Result<GradcheckReport>
+where
+    F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
+{
+    let probe = Tape::<f64>::new();
+    let y = f(&inputs
+        .iter()
+        .map(|t| probe.constant(t.clone()))
+        .collect::<Vec<_>>())?;
+    let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x9e37_79b9);
+    let cot: Vec<f64> = (0..y.value().numel())
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect();
+    let cot = Tensor::from_vec(cot, y.dims())?;
+    // the recorded first-order gradient against finite differences of f
+    let tape = Tape::<f64>::new();
+    let leaves: Vec<Var<f64>> = inputs.iter().map(|t| tape.leaf(t.clone())).collect();
+    let y = f(&leaves)?;
+    let recorded: Vec<Tensor<f64>> = if y.is_tracked() {
+        let v = tape.constant(cot.clone());
+        let options = GradOptions::create_graph().allow_unused(true);
+        let refs: Vec<&Var<f64>> = leaves.iter().collect();
+        grad(&[&y], &refs, &[&v], options)?
+            .iter()
+            .map(|g| g.value().clone())
+            .collect()
+    } else {
+        inputs.iter().map(Tensor::zeros_like).collect()
+    };
+    let first = compare(&f, inputs, &cot, &recorded, opts)?;
+    let mut all = inputs.to_vec();
+    all.push(cot);
+    let n = inputs.len();
+    let first_order = |v: &[Var<f64>]| -> Result<Var<f64>> {
+        let y = f(&v[..n])?;
+        let xs: Vec<&Var<f64>> = v[..n].iter().collect();
+        let options = GradOptions::create_graph().allow_unused(true);
+        let gs = grad(&[&y], &xs, &[&v[n]], options)?;
+        let flat: Vec<Var<f64>> = gs.iter().map(|g| g.reshape(&[-1])).collect::<Result<_>>()?;
+        Var::concat(&flat.iter().collect::<Vec<_>>(), 0)
+    };
+    let second = gradcheck_with(first_order, &all, opts)?;
+    Ok(GradcheckReport {
+        checked: first.checked + second.checked,
+        max_abs_error: first.max_abs_error.max(second.max_abs_error),
+    })
 }

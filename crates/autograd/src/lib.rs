@@ -52,7 +52,8 @@ pub use chainrule_tensor::{
 pub use error::{Error, Result, Site};
 pub use grad::{grad, GradOptions};
 pub use gradcheck::{
-    gradcheck, gradcheck_with, GradcheckMismatch, GradcheckOptions, GradcheckReport,
+    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckMismatch,
+    GradcheckOptions, GradcheckReport,
 };
 pub use grads::Gradients;
 pub use operand::{Grads, Operand, Saved};

@@ -1,8 +1,9 @@
 //! gradcheck in f64 for the broadcasting binary ops, on fixed and random shapes.
 
 mod common;
+use common::gradchecks;
 
-use chainrule_autograd::{gradcheck, Result, Var};
+use chainrule_autograd::{Result, Var};
 use common::{rand_tensor, spread_tensor};
 use proptest::prelude::*;
 
@@ -25,7 +26,7 @@ fn check(a_dims: &[usize], b_dims: &[usize], seed: u64) {
         } else {
             rand_tensor(b_dims, -1.0, 1.0, seed + 1)
         };
-        gradcheck(|v| op(&v[0], &v[1]), &[a, b])
+        gradchecks(|v| op(&v[0], &v[1]), &[a, b])
             .unwrap_or_else(|e| panic!("{name} {a_dims:?} {b_dims:?}: {e}"));
     }
 }
@@ -49,7 +50,7 @@ fn binary_ops_match_finite_differences_with_broadcasting() {
 
 #[test]
 fn a_value_used_on_both_sides_gets_both_contributions() {
-    gradcheck(
+    gradchecks(
         |v| (&v[0] * &v[0])? + &v[0],
         &[rand_tensor(&[2, 3], -1.0, 1.0, 5)],
     )

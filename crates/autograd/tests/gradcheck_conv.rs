@@ -1,8 +1,9 @@
 //! gradcheck in f64 for conv2d over stride, padding, dilation, groups and bias.
 
 mod common;
+use common::gradchecks;
 
-use chainrule_autograd::{gradcheck, Conv2dParams};
+use chainrule_autograd::Conv2dParams;
 use common::rand_tensor;
 use proptest::prelude::*;
 
@@ -14,7 +15,7 @@ fn check(x: &[usize], w: &[usize], bias: bool, p: Conv2dParams, seed: u64) {
     if bias {
         inputs.push(rand_tensor(&[w[0]], -1.0, 1.0, seed + 2));
     }
-    gradcheck(|v| v[0].conv2d(&v[1], v.get(2), p), &inputs)
+    gradchecks(|v| v[0].conv2d(&v[1], v.get(2), p), &inputs)
         .unwrap_or_else(|e| panic!("x {x:?} w {w:?} {p:?}: {e}"));
 }
 

@@ -1,8 +1,8 @@
 //! gradcheck in f64 for matmul (2-D, batched, broadcast batch dims, 1-D) and linear.
 
 mod common;
+use common::gradchecks;
 
-use chainrule_autograd::gradcheck;
 use common::rand_tensor;
 use proptest::prelude::*;
 
@@ -11,7 +11,7 @@ fn check(a: &[usize], b: &[usize], seed: u64) {
         rand_tensor(a, -1.0, 1.0, seed),
         rand_tensor(b, -1.0, 1.0, seed + 1),
     );
-    gradcheck(|v| v[0].matmul(&v[1]), &[x, y]).unwrap_or_else(|e| panic!("{a:?} @ {b:?}: {e}"));
+    gradchecks(|v| v[0].matmul(&v[1]), &[x, y]).unwrap_or_else(|e| panic!("{a:?} @ {b:?}: {e}"));
 }
 
 #[test]
@@ -34,13 +34,13 @@ fn linear_matches_finite_differences_with_and_without_bias() {
         rand_tensor(&[3, 4], -1.0, 1.0, 2),
         rand_tensor(&[3], -1.0, 1.0, 3),
     );
-    gradcheck(
+    gradchecks(
         |v| v[0].linear(&v[1], Some(&v[2])),
         &[x.clone(), w.clone(), b],
     )
     .unwrap();
-    gradcheck(|v| v[0].linear(&v[1], None), &[x, w.clone()]).unwrap();
-    gradcheck(
+    gradchecks(|v| v[0].linear(&v[1], None), &[x, w.clone()]).unwrap();
+    gradchecks(
         |v| v[0].linear(&v[1], None),
         &[rand_tensor(&[2, 3, 4], -1.0, 1.0, 4), w],
     )

@@ -2,15 +2,16 @@
 //! gradcheck in f64 for max, average and adaptive-average pooling.
 
 mod common;
+use common::gradchecks;
 
-use chainrule_autograd::{gradcheck, AvgPool2dParams, MaxPool2dParams};
+use chainrule_autograd::{AvgPool2dParams, MaxPool2dParams};
 use common::{rand_tensor, spread_tensor};
 use proptest::prelude::*;
 
 #[test]
 fn pooling_matches_finite_differences() {
     let x = spread_tensor(&[2, 2, 6, 7], 1);
-    gradcheck(
+    gradchecks(
         |v| v[0].max_pool2d(MaxPool2dParams::new([2, 2])),
         &[x.clone()],
     )
@@ -22,13 +23,13 @@ fn pooling_matches_finite_differences() {
         dilation: [1, 1],
         ceil_mode: true,
     };
-    gradcheck(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
+    gradchecks(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
     let mp = MaxPool2dParams {
         dilation: [2, 1],
         padding: [0, 0],
         ..mp
     };
-    gradcheck(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
+    gradchecks(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
     for (ceil, include) in [(false, true), (false, false), (true, true), (true, false)] {
         let ap = AvgPool2dParams {
             kernel_size: [3, 2],
@@ -37,10 +38,10 @@ fn pooling_matches_finite_differences() {
             ceil_mode: ceil,
             count_include_pad: include,
         };
-        gradcheck(|v| v[0].avg_pool2d(ap), &[x.clone()]).unwrap();
+        gradchecks(|v| v[0].avg_pool2d(ap), &[x.clone()]).unwrap();
     }
     for out in [[1, 1], [2, 3], [4, 4], [6, 7]] {
-        gradcheck(
+        gradchecks(
             |v| v[0].adaptive_avg_pool2d(out),
             &[rand_tensor(&[1, 2, 6, 7], -1.0, 1.0, 3)],
         )
@@ -58,9 +59,9 @@ proptest! {
         prop_assume!(pad <= k / 2);
         let x = spread_tensor(&[1, 2, h, w], seed);
         let mp = MaxPool2dParams { kernel_size: [k, k], stride: [s, s], padding: [pad, pad], dilation: [1, 1], ceil_mode: ceil };
-        gradcheck(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
+        gradchecks(|v| v[0].max_pool2d(mp), &[x.clone()]).unwrap();
         let ap = AvgPool2dParams { kernel_size: [k, k], stride: [s, s], padding: [pad, pad], ceil_mode: ceil, count_include_pad: include };
-        gradcheck(|v| v[0].avg_pool2d(ap), &[x.clone()]).unwrap();
-        gradcheck(|v| v[0].adaptive_avg_pool2d([1 + seed as usize % h, 1 + seed as usize % w]), &[x]).unwrap();
+        gradchecks(|v| v[0].avg_pool2d(ap), &[x.clone()]).unwrap();
+        gradchecks(|v| v[0].adaptive_avg_pool2d([1 + seed as usize % h, 1 + seed as usize % w]), &[x]).unwrap();
     }
 }

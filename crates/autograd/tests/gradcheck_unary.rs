@@ -1,8 +1,9 @@
 //! gradcheck in f64 for every row of the unary table, over several shapes.
 
 mod common;
+use common::gradchecks;
 
-use chainrule_autograd::{gradcheck, Unary};
+use chainrule_autograd::Unary;
 use common::{rand_tensor, spread_tensor};
 
 const SHAPES: [&[usize]; 4] = [&[1], &[7], &[3, 5], &[2, 1, 4]];
@@ -16,7 +17,7 @@ fn every_unary_op_matches_finite_differences() {
                 Unary::Log | Unary::Sqrt | Unary::Powf(_) => rand_tensor(dims, 0.5, 2.0, s as u64),
                 _ => spread_tensor(dims, s as u64),
             };
-            gradcheck(|v| Ok(v[0].unary(op)), &[x])
+            gradchecks(|v| Ok(v[0].unary(op)), &[x])
                 .unwrap_or_else(|e| panic!("{op:?} on {dims:?}: {e}"));
         }
     }
@@ -31,7 +32,7 @@ fn negative_exponents_and_slopes_match_finite_differences() {
         Unary::LeakyRelu(0.2),
         Unary::Scale(0.0),
     ] {
-        gradcheck(|v| Ok(v[0].unary(op)), &[rand_tensor(&[4, 3], 0.5, 2.0, 9)])
+        gradchecks(|v| Ok(v[0].unary(op)), &[rand_tensor(&[4, 3], 0.5, 2.0, 9)])
             .unwrap_or_else(|e| panic!("{op:?}: {e}"));
     }
 }
@@ -39,7 +40,7 @@ fn negative_exponents_and_slopes_match_finite_differences() {
 #[test]
 fn chained_unary_ops_match_finite_differences() {
     let x = rand_tensor(&[3, 4], -2.0, 2.0, 3);
-    gradcheck(
+    gradchecks(
         |v| Ok(v[0].tanh().sigmoid().exp().square().add_scalar(1.0).log()),
         &[x],
     )

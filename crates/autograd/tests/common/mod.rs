@@ -33,3 +33,19 @@ pub fn fixtures_dir() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures"))
 }
+
+/// gradcheck, then gradgradcheck: the first and second derivatives of `f` against
+/// finite differences. Every op family's tests go through here, so no op is checked
+/// at first order only.
+pub fn gradchecks<F>(
+    f: F,
+    inputs: &[chainrule_autograd::Tensor<f64>],
+) -> chainrule_autograd::Result<chainrule_autograd::GradcheckReport>
+where
+    F: Fn(
+        &[chainrule_autograd::Var<f64>],
+    ) -> chainrule_autograd::Result<chainrule_autograd::Var<f64>>,
+{
+    chainrule_autograd::gradcheck(&f, inputs)?;
+    chainrule_autograd::gradgradcheck(&f, inputs)
+}

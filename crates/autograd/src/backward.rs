@@ -3,13 +3,16 @@
 use chainrule_tensor::{Element, Shape};
 use smallvec::SmallVec;
 
+use crate::hooks::{self, HookRef};
 use crate::tape::Node;
-use crate::{Error, Operand, ParamId, Result, Site, Tape};
+use crate::{Error, Operand, Param, ParamId, Result, Site, Tape};
 
 /// One record's final gradient, handed to the caller as the loop passes it.
 pub(crate) struct Reached<'a, T: Element> {
     pub(crate) node: usize,
     pub(crate) param: Option<ParamId>,
+    /// The parameter, when it has hooks (for its post-accumulate hooks).
+    pub(crate) hooked: Option<&'a Param<T>>,
     pub(crate) retain: bool,
     pub(crate) grad: &'a Operand<T>,
 }
@@ -47,64 +50,90 @@ pub(crate) fn run<T: Element>(
     // Creation order is a topological order, so one reverse loop visits every record
     // after all the records that use it. No recursion: depth costs no stack. A
     // recorded pass appends records past `root`, which this loop never visits.
+    //
+    // The records stay borrowed through the loop; the borrow is let go only while user
+    // hooks run and, on a recorded pass, while rules and sums record new ops.
+    let mut nodes = inner.nodes.borrow_mut();
     for i in (0..=root).rev() {
-        let Some(g) = pending[i].take() else { continue }; // not on the path to a seed
-        let (op, site, inputs, rule) = {
-            let mut nodes = inner.nodes.borrow_mut();
-            let node = &mut nodes[i];
-            if node.freed {
-                return Err(Error::GraphFreed {
-                    op: node.op,
-                    site: node.site,
-                });
-            }
-            deliver(Reached {
-                node: i,
-                param: node.param,
-                retain: node.retain,
-                grad: &g,
+        let Some(mut g) = pending[i].take() else {
+            continue;
+        }; // not on the path to a seed
+        if has_hooks(&nodes[i]) {
+            drop(nodes);
+            g = run_hooks(tape, i, g)?;
+            nodes = inner.nodes.borrow_mut();
+        }
+        let node = &mut nodes[i];
+        if node.freed {
+            return Err(Error::GraphFreed {
+                op: node.op,
+                site: node.site,
             });
-            // Without retain_graph the rule runs once: dropping it releases what it
-            // saved, so memory falls as backward proceeds and parameters are no longer
-            // shared with the tape when the optimizer updates them.
-            let rule = node.rule.take();
-            node.freed = rule.is_some() && !pass.retain_graph;
-            (node.op, node.site, node.inputs.clone(), rule)
-        };
-        let Some(rule) = rule else { continue };
+        }
+        deliver(Reached {
+            node: i,
+            param: node.param,
+            hooked: node.hooks.as_ref().and_then(|h| h.param.as_ref()),
+            retain: node.retain,
+            grad: &g,
+        });
+        let Some(rule) = node.rule.take() else {
+            continue;
+        }; // a leaf
+           // Without retain_graph the rule runs once: dropping it releases what it saved,
+           // so memory falls as backward proceeds and parameters are no longer shared
+           // with the tape when the optimizer updates them.
+        node.freed = !pass.retain_graph;
         let wanted = |j: &Option<usize>| j.is_some_and(|j| pass.reach.is_none_or(|r| r[j]));
-        let needs: SmallVec<[bool; 3]> = inputs.iter().map(wanted).collect();
-        let result = if needs.contains(&true) {
+        let needs: SmallVec<[bool; 3]> = node.inputs.iter().map(wanted).collect();
+        if !needs.contains(&true) {
+            if pass.retain_graph {
+                node.rule = Some(rule);
+            }
+            continue;
+        }
+        let (op, site) = (node.op, node.site);
+        let result = if recorded {
+            drop(nodes);
             // the records this rule makes name the line that recorded the op
-            let outer = inner.backward_site.replace(recorded.then_some(site));
+            let outer = inner.backward_site.replace(Some(site));
             let result = rule.backward(&g, &needs);
             inner.backward_site.set(outer);
-            Some(result)
+            nodes = inner.nodes.borrow_mut();
+            result
         } else {
-            None
+            rule.backward(&g, &needs)
         };
         if pass.retain_graph {
-            inner.nodes.borrow_mut()[i].rule = Some(rule);
+            nodes[i].rule = Some(rule);
         } else {
             drop(rule);
         }
-        let Some(result) = result else { continue };
         let at = |e: Error| in_backward_at(e, op, site);
         let contributions = result.map_err(at)?;
-        if contributions.len() != inputs.len() {
+        if contributions.len() != needs.len() {
             return Err(Error::Backward {
                 op,
                 site,
                 source: chainrule_tensor::TensorError::Shape(format!(
                     "backward rule returned {} gradients for {} inputs",
                     contributions.len(),
-                    inputs.len()
+                    needs.len()
                 )),
             });
         }
-        for ((input, contribution), need) in inputs.iter().zip(contributions).zip(&needs) {
-            if let (Some(j), Some(c), true) = (*input, contribution, need) {
-                accumulate(&mut pending[j], c, &shape_of(j), recorded).map_err(at)?;
+        for (k, c) in contributions.into_iter().enumerate() {
+            let (Some(j), Some(c), true) = (nodes[i].inputs[k], c, needs[k]) else {
+                continue;
+            };
+            if recorded {
+                // the sum is itself recorded
+                let shape = nodes[j].shape.clone();
+                drop(nodes);
+                accumulate(&mut pending[j], c, &shape, recorded).map_err(at)?;
+                nodes = inner.nodes.borrow_mut();
+            } else {
+                accumulate(&mut pending[j], c, &nodes[j].shape, recorded).map_err(at)?;
             }
         }
     }
@@ -126,6 +155,44 @@ pub(crate) fn reach<T: Element>(tape: &Tape<T>, root: usize, wanted: &[usize]) -
         }
     }
     reach
+}
+
+/// True when record `node`'s gradient has hooks to run.
+fn has_hooks<T: Element>(node: &Node<T>) -> bool {
+    node.hooks.is_some()
+}
+
+/// Applies the hooks on record `i`'s gradient: the value's own, then its parameter's.
+fn run_hooks<T: Element>(tape: &Tape<T>, i: usize, g: Operand<T>) -> Result<Operand<T>> {
+    let (var_hooks, param_hooks, shape, op) = {
+        let nodes = tape.inner.nodes.borrow();
+        let node = &nodes[i];
+        let Some(hooks) = &node.hooks else {
+            return Ok(g);
+        };
+        let param_hooks = hooks.param.as_ref().map(Param::grad_hooks);
+        (
+            hooks.var.clone(),
+            param_hooks.unwrap_or_default(),
+            node.shape.clone(),
+            node.op,
+        )
+    };
+    // no borrow is held while user code runs
+    let all = var_hooks
+        .iter()
+        .map(|(s, h)| -> HookRef<'_, T> { (*s, &**h) })
+        .chain(
+            param_hooks
+                .iter()
+                .map(|(s, h)| -> HookRef<'_, T> { (*s, &**h) }),
+        );
+    let out = hooks::apply(all, g.value().clone(), &shape, op)?;
+    Ok(match &g {
+        Operand::Tensor(_) => Operand::Tensor(out),
+        Operand::Var(_) if out.same_buffer(g.value()) => g,
+        Operand::Var(_) => g.constant(out),
+    })
 }
 
 fn in_backward<T: Element>(e: Error, node: &Node<T>) -> Error {

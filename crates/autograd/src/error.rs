@@ -113,6 +113,24 @@ pub enum Error {
         /// Where it was recorded.
         site: Site,
     },
+    /// A gradient hook returned a replacement of the wrong shape.
+    #[error("gradient hook registered at {site} returned shape {got:?} for a gradient of shape {expected:?} (of {op})")]
+    HookShape {
+        /// The op whose output (or the parameter) the hook is on.
+        op: &'static str,
+        /// Where the hook was registered.
+        site: Site,
+        /// The gradient's dims.
+        expected: Vec<usize>,
+        /// The dims the hook returned.
+        got: Vec<usize>,
+    },
+    /// A hook was registered on a value no gradient flows through.
+    #[error("register_hook at {site}: the value is not tracked (a constant, detached, or computed under no_grad)")]
+    HookOnUntracked {
+        /// Where the hook was registered.
+        site: Site,
+    },
     /// `grad` was asked for an input the outputs do not depend on.
     #[error("grad at {site}: the outputs do not depend on input {index} (not on the tape, or on no path to the outputs); pass allow_unused to get zeros")]
     UnusedInput {

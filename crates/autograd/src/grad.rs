@@ -123,7 +123,7 @@ pub fn grad<T: Element>(
                     out.shape()
                 )))
             }
-            Some(g) if options.create_graph => Operand::Var((*g).clone()),
+            Some(g) if options.create_graph => Operand::Var(Box::new((*g).clone())),
             Some(g) => Operand::Tensor(g.value().clone()),
             None if out.value().numel() != 1 => {
                 return Err(call(format!(
@@ -134,7 +134,7 @@ pub fn grad<T: Element>(
             None => {
                 let ones = Tensor::full(out.dims(), T::ONE).in_op("grad", site)?;
                 if options.create_graph {
-                    Operand::Var(tape.constant(ones))
+                    Operand::Var(Box::new(tape.constant(ones)))
                 } else {
                     Operand::Tensor(ones)
                 }
@@ -166,7 +166,7 @@ pub fn grad<T: Element>(
         .zip(found)
         .enumerate()
         .map(|(k, (input, g))| match g {
-            Some(Operand::Var(v)) => Ok(v),
+            Some(Operand::Var(v)) => Ok(*v),
             Some(Operand::Tensor(t)) => Ok(tape.constant(t)),
             None if options.allow_unused => Ok(tape.constant(input.value().zeros_like())),
             None => Err(Error::UnusedInput { index: k, site }),

@@ -40,6 +40,7 @@ mod error;
 mod grad;
 mod gradcheck;
 mod grads;
+mod hooks;
 mod operand;
 mod ops;
 mod param;

@@ -34,8 +34,9 @@ use crate::{Result, Unary, Var};
 pub enum Operand<T: Element> {
     /// A plain value: the fast path, nothing recorded.
     Tensor(Tensor<T>),
-    /// A recorded value: the backward computation is itself on the tape.
-    Var(Var<T>),
+    /// A recorded value: the backward computation is itself on the tape. Boxed, so
+    /// the fast path's operands stay the size of a tensor.
+    Var(Box<Var<T>>),
 }
 
 /// What a rule returns: one optional contribution per input, in input order. A
@@ -81,7 +82,7 @@ macro_rules! both {
     ($self:expr, $t:ident => $tensor:expr, $v:ident => $var:expr) => {
         match $self {
             Operand::Tensor($t) => Operand::Tensor($tensor),
-            Operand::Var($v) => Operand::Var($var),
+            Operand::Var($v) => Operand::Var(Box::new($var)),
         }
     };
 }
@@ -123,9 +124,11 @@ impl<T: Element> Operand<T> {
     pub fn load(&self, saved: &Saved<T>) -> Operand<T> {
         match self {
             Operand::Tensor(_) => Operand::Tensor(saved.value.clone()),
-            Operand::Var(v) => {
-                Operand::Var(Var::new(v.tape().clone(), saved.node, saved.value.clone()))
-            }
+            Operand::Var(v) => Operand::Var(Box::new(Var::new(
+                v.tape().clone(),
+                saved.node,
+                saved.value.clone(),
+            ))),
         }
     }
 
@@ -134,7 +137,7 @@ impl<T: Element> Operand<T> {
     pub fn constant(&self, t: Tensor<T>) -> Operand<T> {
         match self {
             Operand::Tensor(_) => Operand::Tensor(t),
-            Operand::Var(v) => Operand::Var(v.tape().constant(t)),
+            Operand::Var(v) => Operand::Var(Box::new(v.tape().constant(t))),
         }
     }
 
@@ -142,7 +145,9 @@ impl<T: Element> Operand<T> {
     /// constant).
     fn same_kind(&self, other: &Operand<T>) -> Operand<T> {
         match (self, other) {
-            (Operand::Var(v), Operand::Tensor(t)) => Operand::Var(v.tape().constant(t.clone())),
+            (Operand::Var(v), Operand::Tensor(t)) => {
+                Operand::Var(Box::new(v.tape().constant(t.clone())))
+            }
             _ => other.clone(),
         }
     }
@@ -155,7 +160,7 @@ impl<T: Element> Operand<T> {
     ) -> Result<Operand<T>> {
         Ok(match (self, other) {
             (Operand::Tensor(a), Operand::Tensor(b)) => Operand::Tensor(tensor(a, b)?),
-            (Operand::Var(a), Operand::Var(b)) => Operand::Var(var(a, b)?),
+            (Operand::Var(a), Operand::Var(b)) => Operand::Var(Box::new(var(a, b)?)),
             (Operand::Tensor(_), Operand::Var(_)) => {
                 return other.same_kind(self).zip(other, tensor, var)
             }

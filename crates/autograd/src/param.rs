@@ -1,7 +1,10 @@
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chainrule_tensor::{Element, Tensor};
+
+use crate::hooks::{GradHook, ParamHooks, PostHook};
+use crate::Site;
 
 /// Identity of a [`Param`]; gradients are keyed by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +35,14 @@ pub struct ParamId(u64);
 pub struct Param<T: Element = f32> {
     id: ParamId,
     value: Arc<Mutex<Tensor<T>>>,
+    hooks: Arc<HookSlot<T>>,
+}
+
+/// A parameter's hooks, with their count readable without the lock: backward checks
+/// every parameter, and almost none has hooks.
+struct HookSlot<T: Element> {
+    count: AtomicUsize,
+    list: Mutex<ParamHooks<T>>,
 }
 
 impl<T: Element> Param<T> {
@@ -41,7 +52,92 @@ impl<T: Element> Param<T> {
         Param {
             id: ParamId(NEXT.fetch_add(1, Ordering::Relaxed)),
             value: Arc::new(Mutex::new(value)),
+            hooks: Arc::new(HookSlot {
+                count: AtomicUsize::new(0),
+                list: Mutex::new(ParamHooks::default()),
+            }),
         }
+    }
+
+    fn hooks(&self) -> MutexGuard<'_, ParamHooks<T>> {
+        // as `slot`: the lock is held only to push or clone hook handles
+        self.hooks
+            .list
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True when a hook of either kind is registered.
+    pub(crate) fn has_hooks(&self) -> bool {
+        self.hooks.count.load(Ordering::Acquire) > 0
+    }
+
+    /// Registers a hook that every backward pass calls with this parameter's gradient
+    /// (summed over its uses on that tape): `None` keeps it, `Some(g)` replaces it
+    /// (PyTorch's `param.register_hook`). Hooks run in registration order and are
+    /// shared by the parameter's clones. They apply on every tape the parameter is
+    /// brought onto ([`crate::Tape::param`]) after registration: register them when the
+    /// model is built, so the tape of each step need not look for hooks.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Param, Tape, Tensor};
+    /// let w = Param::new(Tensor::<f64>::from_vec(vec![3.0], &[1])?);
+    /// w.register_hook(|g| Some(g.map(|v| v.clamp(-1.0, 1.0)))); // clip by value
+    /// let tape = Tape::new();
+    /// let grads = tape.param(&w).square().sum().backward()?;
+    /// assert_eq!(grads.get(&w).unwrap().data(), &[1.0]); // 6 clipped to 1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A replacement of another shape makes backward fail with
+    /// [`crate::Error::HookShape`], naming the line that registered the hook.
+    #[track_caller]
+    pub fn register_hook(
+        &self,
+        hook: impl Fn(&Tensor<T>) -> Option<Tensor<T>> + Send + Sync + 'static,
+    ) {
+        let site = Site::caller();
+        self.hooks().grad.push((site, Arc::new(hook)));
+        self.hooks.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// Registers a hook that [`crate::Var::backward`] calls once this parameter's
+    /// gradient is final in that pass — every use summed, every gradient hook applied —
+    /// before backward goes on to earlier records (PyTorch's
+    /// `register_post_accumulate_grad_hook`; where data-parallel training launches the
+    /// all-reduce of a gradient bucket while backward continues). Like
+    /// [`Param::register_hook`], it applies on tapes that bring the parameter in after
+    /// registration.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use chainrule_autograd::{Param, Tape, Tensor};
+    /// let w = Param::new(Tensor::<f64>::from_vec(vec![3.0], &[1])?);
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// w.register_post_accumulate_grad_hook(move |g| log.lock().unwrap().push(g.data()[0]));
+    /// let tape = Tape::new();
+    /// let wv = tape.param(&w);
+    /// (&wv * &wv)?.sum().backward()?; // two uses, one final gradient
+    /// assert_eq!(*seen.lock().unwrap(), vec![6.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_post_accumulate_grad_hook(
+        &self,
+        hook: impl Fn(&Tensor<T>) + Send + Sync + 'static,
+    ) {
+        self.hooks().post.push(Arc::new(hook));
+        self.hooks.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// The gradient hooks, cloned out so none runs under the lock.
+    pub(crate) fn grad_hooks(&self) -> Vec<(Site, GradHook<T>)> {
+        self.hooks().grad.clone()
+    }
+
+    /// The post-accumulate hooks, cloned out so none runs under the lock.
+    pub(crate) fn post_hooks(&self) -> Vec<PostHook<T>> {
+        self.hooks().post.clone()
     }
 
     /// The lock is held only to clone or swap a `Tensor` (no user code runs under it),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chainrule_tensor::{Element, Shape, Tensor, TensorResult};
 use smallvec::SmallVec;
 
+use crate::hooks::VarHook;
 use crate::{Error, Grads, Operand, Param, ParamId, Result, Site, Var};
 
 /// What a first-order rule ([`Tape::record_first_order`]) returns: one optional
@@ -61,6 +62,14 @@ impl<T: Element, F: Fn(&Tensor<T>, &[bool]) -> TensorResult<InputGrads<T>>> Back
     }
 }
 
+/// The hooks on one record's gradient.
+pub(crate) struct NodeHooks<T: Element> {
+    /// [`Var::register_hook`]'s, in registration order.
+    pub(crate) var: Vec<(Site, VarHook<T>)>,
+    /// The parameter whose leaf this is, when it had hooks as it came onto the tape.
+    pub(crate) param: Option<Param<T>>,
+}
+
 /// One record of the tape.
 pub(crate) struct Node<T: Element> {
     pub(crate) op: &'static str,
@@ -70,6 +79,8 @@ pub(crate) struct Node<T: Element> {
     /// `None` for leaves.
     pub(crate) rule: Option<Box<dyn BackwardRule<T>>>,
     pub(crate) param: Option<ParamId>,
+    /// Hooks on this record's gradient; boxed, as almost no record has any.
+    pub(crate) hooks: Option<Box<NodeHooks<T>>>,
     pub(crate) retain: bool,
     pub(crate) shape: Shape,
     /// Set when a backward pass ran this record's rule and dropped it with what it saved.
@@ -178,6 +189,12 @@ impl<T: Element> Tape<T> {
             Some(param.id()),
             false,
         );
+        if let (Some(n), true) = (node, param.has_hooks()) {
+            self.inner.nodes.borrow_mut()[n].hooks = Some(Box::new(NodeHooks {
+                var: Vec::new(),
+                param: Some(param.clone()),
+            }));
+        }
         if let Some(n) = node {
             self.inner.params.borrow_mut().insert(param.id(), n);
         }
@@ -212,6 +229,7 @@ impl<T: Element> Tape<T> {
             inputs: SmallVec::new(),
             rule: None,
             param,
+            hooks: None,
             retain,
             shape,
             freed: false,
@@ -329,6 +347,7 @@ impl<T: Element> Tape<T> {
             inputs: ids,
             rule: Some(Box::new(rule)),
             param: None,
+            hooks: None,
             retain: false,
             shape: value.shape().clone(),
             freed: false,
@@ -349,6 +368,17 @@ impl<T: Element> Tape<T> {
             return Err(Error::TapeMismatch { op, site });
         }
         Ok(())
+    }
+
+    pub(crate) fn add_hook(&self, node: usize, site: Site, hook: VarHook<T>) {
+        let mut nodes = self.inner.nodes.borrow_mut();
+        let hooks = nodes[node].hooks.get_or_insert_with(|| {
+            Box::new(NodeHooks {
+                var: Vec::new(),
+                param: None,
+            })
+        });
+        hooks.var.push((site, hook));
     }
 
     pub(crate) fn set_retain(&self, node: usize) {

@@ -96,6 +96,38 @@ impl<T: Element> Var<T> {
         }
     }
 
+    /// Registers a hook that backward calls with this value's gradient once every use
+    /// of the value has been summed: `None` keeps the gradient, `Some(g)` replaces it
+    /// for everything before this value (PyTorch's `tensor.register_hook`). Hooks run
+    /// in registration order. On a `create_graph` pass the hook sees the gradient's
+    /// value, and a replacement enters the recorded graph as a constant.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
+    /// let h = x.exp();
+    /// h.register_hook(|g| Some(g.scale(0.0)))?; // stop the gradient here
+    /// let y = (&h + &x)?.sum();
+    /// assert_eq!(y.backward()?.wrt(&x).unwrap().data(), &[1.0, 1.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::HookOnUntracked`] for a value no gradient flows through. A replacement
+    /// of another shape makes backward fail with [`Error::HookShape`], naming the line
+    /// that registered the hook.
+    #[track_caller]
+    pub fn register_hook(
+        &self,
+        hook: impl Fn(&Tensor<T>) -> Option<Tensor<T>> + 'static,
+    ) -> Result<()> {
+        let site = Site::caller();
+        let node = self.node.ok_or(Error::HookOnUntracked { site })?;
+        self.tape.add_hook(node, site, std::rc::Rc::new(hook));
+        Ok(())
+    }
+
     /// Backpropagates from this one-element value (a loss), seeding its gradient with 1.
     ///
     /// Like PyTorch, backward frees what each record saved as it goes: memory falls
@@ -178,10 +210,15 @@ impl<T: Element> Var<T> {
             &self.tape,
             vec![(root, Operand::Tensor(seed))],
             pass,
-            |r| match (r.param, r.grad) {
-                (Some(id), g) => out.insert_param(id, g.value().clone()),
-                (None, g) if r.retain => out.insert_var(r.node, g.value().clone()),
-                _ => {}
+            |r| match r.param {
+                Some(id) => {
+                    out.insert_param(id, r.grad.value().clone());
+                    if let Some(p) = r.hooked {
+                        p.post_hooks().iter().for_each(|h| h(r.grad.value()));
+                    }
+                }
+                None if r.retain => out.insert_var(r.node, r.grad.value().clone()),
+                None => {}
             },
         )?;
         Ok(out)

@@ -6,6 +6,11 @@ use chainrule_autograd::{Element, Param, Result, Var};
 /// Parameters are named like PyTorch's `state_dict` keys: `"weight"`, `"bias"`, and
 /// `"0.weight"`, `"conv1.bias"` for nested modules.
 ///
+/// Modules are `Send + Sync`: one model can serve several threads at once, each
+/// recording on its own [`chainrule_autograd::Tape`] (parameters are shared snapshots,
+/// see [`Param`]). A module holding an `Rc` or a `RefCell` is therefore not a `Module`;
+/// use `Arc` and a `Mutex` or atomics.
+///
 /// ```
 /// use chainrule_autograd::{Param, Result, Tensor, Var};
 /// use chainrule_nn::Module;
@@ -23,7 +28,7 @@ use chainrule_autograd::{Element, Param, Result, Var};
 /// assert_eq!(m.named_parameters()[0].0, "s");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait Module<T: Element = f32> {
+pub trait Module<T: Element = f32>: Send + Sync {
     /// Computes the output; parameters are brought onto `x`'s tape with
     /// [`chainrule_autograd::Tape::param`].
     ///

@@ -21,6 +21,19 @@ pub struct Tensor<T> {
 }
 
 impl<T: Element> Tensor<T> {
+    /// True when both tensors share one buffer and shape (a clone, not an equal copy).
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let a = Tensor::<f32>::ones(&[2])?;
+    /// assert!(a.same_buffer(&a.clone()));
+    /// assert!(!a.same_buffer(&Tensor::ones(&[2])?));
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    pub fn same_buffer(&self, other: &Tensor<T>) -> bool {
+        Arc::ptr_eq(&self.data, &other.data) && self.shape == other.shape
+    }
+
     /// A tensor from row-major data.
     ///
     /// # Errors

@@ -43,7 +43,7 @@ impl<T: Element> Operand<T> {
     pub(crate) fn take_flat(&self, index: Arc<[usize]>, dims: Shape) -> Result<Operand<T>> {
         Ok(match self {
             Operand::Tensor(t) => Operand::Tensor(t.take_flat(&index, &dims)?),
-            Operand::Var(v) => Operand::Var(v.take_flat(index, dims)?),
+            Operand::Var(v) => Operand::Var(Box::new(v.take_flat(index, dims)?)),
         })
     }
 
@@ -51,7 +51,7 @@ impl<T: Element> Operand<T> {
     pub(crate) fn scatter_add_flat(&self, index: Arc<[usize]>, full: Shape) -> Result<Operand<T>> {
         Ok(match self {
             Operand::Tensor(t) => Operand::Tensor(t.scatter_add_flat(&index, &full)?),
-            Operand::Var(v) => Operand::Var(v.scatter_add_flat(index, full)?),
+            Operand::Var(v) => Operand::Var(Box::new(v.scatter_add_flat(index, full)?)),
         })
     }
 }

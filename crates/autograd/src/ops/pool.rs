@@ -118,7 +118,7 @@ fn pool<T: Element>(
 ) -> Result<Operand<T>> {
     Ok(match x {
         Operand::Tensor(t) => Operand::Tensor(tensor(t)?),
-        Operand::Var(v) => Operand::Var(var(v)?),
+        Operand::Var(v) => Operand::Var(Box::new(var(v)?)),
     })
 }
 

@@ -37,8 +37,10 @@ impl fmt::Debug for Site {
     }
 }
 
-/// Everything that can go wrong in the engine. Each variant names the op and the line
-/// of user code that called it.
+/// Everything that can go wrong in chainrule — the engine, and the nn crate's files,
+/// initializers and hyperparameters — as one type (`chainrule::Error`,
+/// `chainrule_nn::Error` is the same). Each engine variant names the op and the line of
+/// user code that called it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An op rejected its inputs or attributes.
@@ -142,6 +144,38 @@ pub enum Error {
     /// Building or reshaping a tensor outside any op failed (`Tensor::from_vec`, ...).
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A checkpoint is malformed or does not match the module; lists every problem.
+    #[error("checkpoint {path}: {}", problems.join("; "))]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// Each mismatch or defect found.
+        problems: Vec<String>,
+    },
+    /// A data file is not what its format says.
+    #[error("data file {path}: {reason}")]
+    Data {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An initializer cannot be applied to a shape, or a hyperparameter is invalid.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// The initializer or optimizer.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// gradcheck found an element whose analytic and numeric gradients disagree.
     #[error("gradcheck: {0}")]
     Gradcheck(Box<crate::GradcheckMismatch>),
@@ -206,6 +240,39 @@ impl Error {
                 source: Box::new(other),
             },
         }
+    }
+}
+
+/// The element whose analytic and numeric gradients disagree the most.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckMismatch {
+    /// Which input (position in the list passed to gradcheck).
+    pub input: usize,
+    /// The element's multi-index in that input.
+    pub index: Vec<usize>,
+    /// What backward delivered.
+    pub analytic: f64,
+    /// The central finite difference.
+    pub numeric: f64,
+    /// `atol + rtol·|numeric|` for this element.
+    pub tolerance: f64,
+    /// How many elements of all inputs failed.
+    pub failed: usize,
+}
+
+impl fmt::Display for GradcheckMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "input {} element {:?}: analytic {:.9e} vs numeric {:.9e} (error {:.3e} > tolerance {:.3e}; {} element(s) failed)",
+            self.input,
+            self.index,
+            self.analytic,
+            self.numeric,
+            (self.analytic - self.numeric).abs(),
+            self.tolerance,
+            self.failed
+        )
     }
 }
 

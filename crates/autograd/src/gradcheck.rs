@@ -1,11 +1,9 @@
 //! Checks any function's backward pass against central finite differences in f64.
 
-use std::fmt;
-
 use chainrule_tensor::Tensor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::{grad, Error, GradOptions, Result, Tape, Var};
+use crate::{grad, Error, GradOptions, GradcheckMismatch, Result, Tape, Var};
 
 /// Settings of [`gradcheck_with`]; the defaults are PyTorch's.
 #[derive(Clone, Copy, Debug)]
@@ -28,39 +26,6 @@ impl Default for GradcheckOptions {
             rtol: 1e-3,
             seed: 0x5eed,
         }
-    }
-}
-
-/// The element whose analytic and numeric gradients disagree the most.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GradcheckMismatch {
-    /// Which input (position in the list passed to gradcheck).
-    pub input: usize,
-    /// The element's multi-index in that input.
-    pub index: Vec<usize>,
-    /// What backward delivered.
-    pub analytic: f64,
-    /// The central finite difference.
-    pub numeric: f64,
-    /// `atol + rtol·|numeric|` for this element.
-    pub tolerance: f64,
-    /// How many elements of all inputs failed.
-    pub failed: usize,
-}
-
-impl fmt::Display for GradcheckMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "input {} element {:?}: analytic {:.9e} vs numeric {:.9e} (error {:.3e} > tolerance {:.3e}; {} element(s) failed)",
-            self.input,
-            self.index,
-            self.analytic,
-            self.numeric,
-            (self.analytic - self.numeric).abs(),
-            self.tolerance,
-            self.failed
-        )
     }
 }
 
@@ -90,6 +55,7 @@ pub struct GradcheckReport {
 /// # Errors
 /// [`Error::Gradcheck`] naming the worst element when any element is out of
 /// tolerance; any error the function itself returns.
+#[track_caller]
 pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport>
 where
     F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
@@ -103,6 +69,7 @@ where
 ///
 /// # Errors
 /// As [`gradcheck`].
+#[track_caller]
 pub fn gradcheck_with<F>(
     f: F,
     inputs: &[Tensor<f64>],
@@ -239,6 +206,7 @@ where
 /// # Errors
 /// As [`gradcheck`]: [`Error::Gradcheck`] names the input (an index past the inputs is
 /// the output's cotangent) and element whose second derivative is wrong.
+#[track_caller]
 pub fn gradgradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport>
 where
     F: Fn(&[Var<f64>]) -> Result<Var<f64>>,
@@ -254,6 +222,7 @@ where
 ///
 /// # Errors
 /// As [`gradgradcheck`].
+#[track_caller]
 pub fn gradgradcheck_with<F>(
     f: F,
     inputs: &[Tensor<f64>],

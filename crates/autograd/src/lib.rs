@@ -44,21 +44,22 @@ mod hooks;
 mod operand;
 mod ops;
 mod param;
+mod recompute;
 mod tape;
 mod var;
 
 pub use chainrule_tensor::{
     AvgPool2dParams, Conv2dParams, Element, MaxPool2dParams, Shape, Tensor, TensorError,
 };
-pub use error::{Error, Result, Site};
+pub use error::{Error, GradcheckMismatch, Result, Site};
 pub use grad::{grad, GradOptions};
 pub use gradcheck::{
-    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckMismatch,
-    GradcheckOptions, GradcheckReport,
+    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckOptions, GradcheckReport,
 };
 pub use grads::Gradients;
 pub use operand::{Grads, Operand, Saved};
 pub use ops::{Reduction, Unary};
 pub use param::{Param, ParamId};
+pub use recompute::checkpoint;
 pub use tape::{BackwardRule, InputGrads, NoGradGuard, RecordInfo, Tape};
 pub use var::{BackwardOptions, Var};

@@ -95,6 +95,8 @@ pub(crate) struct TapeInner<T: Element> {
     /// While a recorded backward runs a rule, the line that recorded the op being
     /// differentiated: the records the rule makes carry it, not the library's.
     pub(crate) backward_site: Cell<Option<Site>>,
+    /// On a checkpoint's scratch tape: every parameter brought in, in order.
+    pub(crate) used_params: RefCell<Option<Vec<Param<T>>>>,
 }
 
 /// The record of one forward pass, in creation order.
@@ -143,6 +145,7 @@ impl<T: Element> Tape<T> {
                 grad_enabled: Cell::new(true),
                 params: RefCell::new(HashMap::new()),
                 backward_site: Cell::new(None),
+                used_params: RefCell::new(None),
             }),
         }
     }
@@ -181,6 +184,11 @@ impl<T: Element> Tape<T> {
         let value = param.value();
         if let Some(&node) = self.inner.params.borrow().get(&param.id()) {
             return Var::new(self.clone(), Some(node), value);
+        }
+        if let Some(used) = self.inner.used_params.borrow_mut().as_mut() {
+            if !used.iter().any(|p| p.id() == param.id()) {
+                used.push(param.clone());
+            }
         }
         let node = self.push_leaf(
             "param",

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use chainrule_autograd::{
-    grad, BackwardOptions, Error, GradOptions, InputGrads, Param, Tape, Tensor, Var,
+    checkpoint, grad, BackwardOptions, Error, GradOptions, InputGrads, Param, Tape, Tensor, Var,
 };
 
 fn vec1(v: &[f64]) -> Tensor<f64> {
@@ -206,5 +206,24 @@ fn recorded_and_fast_first_order_gradients_agree() {
         for (a, b) in f.data().iter().zip(r.value().data()) {
             assert!((a - b).abs() <= 1e-14 * (1.0 + a.abs()), "{a} vs {b}");
         }
+    }
+}
+
+#[test]
+fn second_order_flows_through_a_checkpoint() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec(vec![0.3, -0.8], &[2]).unwrap());
+    let f = |v: &[Var<f64>]| Ok(v[0].tanh().square());
+    let direct = f(&[x.clone()]).unwrap().sum();
+    let through = checkpoint(f, &[&x]).unwrap().sum();
+    let d2 = |y: &Var<f64>| {
+        let g = grad(&[y], &[&x], &[], GradOptions::create_graph()).unwrap();
+        grad(&[&g[0].sum()], &[&x], &[], GradOptions::default()).unwrap()[0]
+            .value()
+            .clone()
+    };
+    let (a, b) = (d2(&direct), d2(&through));
+    for (p, q) in a.data().iter().zip(b.data()) {
+        assert!((p - q).abs() < 1e-14, "{a:?} vs {b:?}");
     }
 }

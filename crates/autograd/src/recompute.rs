@@ -110,11 +110,14 @@ where
     tape.record_at("checkpoint", site, value, &all, rule)
 }
 
+/// A checkpointed segment: a function of its inputs.
+type Segment<T> = dyn Fn(&[Var<T>]) -> Result<Var<T>>;
+
 /// The fast path's backward of a checkpoint: the segment runs again on a tape of its
 /// own, from leaves holding the saved inputs, and that tape's backward gives the
 /// contributions to the inputs and to the parameters.
 fn rerun_fast<T: Element>(
-    f: &dyn Fn(&[Var<T>]) -> Result<Var<T>>,
+    f: &Segment<T>,
     saved: &[Saved<T>],
     params: &[Param<T>],
     g: &chainrule_tensor::Tensor<T>,

@@ -214,7 +214,7 @@ fn second_order_flows_through_a_checkpoint() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(Tensor::from_vec(vec![0.3, -0.8], &[2]).unwrap());
     let f = |v: &[Var<f64>]| Ok(v[0].tanh().square());
-    let direct = f(&[x.clone()]).unwrap().sum();
+    let direct = f(std::slice::from_ref(&x)).unwrap().sum();
     let through = checkpoint(f, &[&x]).unwrap().sum();
     let d2 = |y: &Var<f64>| {
         let g = grad(&[y], &[&x], &[], GradOptions::create_graph()).unwrap();

@@ -20,6 +20,8 @@ pub struct Workload {
     pub flops: Option<f64>,
     /// Recorded ops per step, for µs per op.
     pub ops: Option<usize>,
+    /// Run every step under anomaly mode (`--anomaly on`), to show its cost.
+    pub anomaly: bool,
 }
 
 impl Workload {
@@ -30,6 +32,7 @@ impl Workload {
             batch,
             flops: None,
             ops: None,
+            anomaly: false,
         }
     }
 
@@ -37,6 +40,7 @@ impl Workload {
     /// gradients for verification (a new tape per step, so nothing to clear).
     pub fn step(&mut self) -> chainrule::nn::Result<Gradients> {
         let tape = Tape::new();
+        let _on = self.anomaly.then(|| tape.detect_anomaly());
         let grads = (self.loss)(&tape)?.backward()?;
         self.opt.step(&grads)?;
         Ok(grads)

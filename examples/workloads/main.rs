@@ -1,7 +1,7 @@
 //! The seven benchmark workloads of `WORKLOADS.md` (W1…W7), timed as training steps,
 //! printing one JSON object on stdout.
 //!
-//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5]`
+//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5] [--anomaly on]`
 
 use std::time::Instant;
 
@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut id, mut threads, mut steps, mut warmup) = ("W1".to_string(), 1usize, 50usize, 5usize);
+    let mut anomaly = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -24,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--threads" => threads = value.parse()?,
             "--steps" => steps = value.parse()?,
             "--warmup" => warmup = value.parse()?,
+            "--anomaly" => anomaly = value == "on",
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -32,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_global()?;
     let mut rng = StdRng::seed_from_u64(0);
     let mut w = defs::build(&id, &mut rng)?;
+    w.anomaly = anomaly;
     for i in 0..warmup {
         let grads = w.step()?;
         if i == 0 {

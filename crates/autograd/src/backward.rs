@@ -3,6 +3,7 @@
 use chainrule_tensor::{Element, Shape};
 use smallvec::SmallVec;
 
+use crate::anomaly;
 use crate::hooks::{self, HookRef};
 use crate::tape::Node;
 use crate::{Error, Operand, Param, ParamId, Result, Site, Tape};
@@ -37,8 +38,10 @@ pub(crate) fn run<T: Element>(
     let Some(root) = seeds.iter().map(|s| s.0).max() else {
         return Ok(());
     };
+    tape.anomaly()?;
     let recorded = seeds.iter().any(|s| s.1.is_recorded());
     let inner = &tape.inner;
+    let watch = inner.anomaly_mode.get();
     let shape_of = |i: usize| inner.nodes.borrow()[i].shape.clone();
     let mut pending: Vec<Option<Operand<T>>> = (0..=root).map(|_| None).collect();
     for (i, seed) in seeds {
@@ -126,6 +129,13 @@ pub(crate) fn run<T: Element>(
             let (Some(j), Some(c), true) = (nodes[i].inputs[k], c, needs[k]) else {
                 continue;
             };
+            if let Some(kind) = watch.then(|| anomaly::non_finite(c.value())).flatten() {
+                return Err(Error::Anomaly {
+                    op,
+                    site,
+                    what: format!("{kind} in the gradient for input {k}"),
+                });
+            }
             if recorded {
                 // the sum is itself recorded
                 let shape = nodes[j].shape.clone();

@@ -115,6 +115,16 @@ pub enum Error {
         /// Where it was recorded.
         site: Site,
     },
+    /// Anomaly mode found a NaN or ±inf.
+    #[error("anomaly: {what} of {op} (recorded at {site})")]
+    Anomaly {
+        /// The op that produced it (`leaf` or `param` for an input).
+        op: &'static str,
+        /// The line that recorded the op.
+        site: Site,
+        /// Which value: the output, or the gradient for one of the op's inputs.
+        what: String,
+    },
     /// A gradient hook returned a replacement of the wrong shape.
     #[error("gradient hook registered at {site} returned shape {got:?} for a gradient of shape {expected:?} (of {op})")]
     HookShape {

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anomaly;
 mod backward;
 mod error;
 mod grad;
@@ -48,6 +49,7 @@ mod recompute;
 mod tape;
 mod var;
 
+pub use anomaly::AnomalyGuard;
 pub use chainrule_tensor::{
     AvgPool2dParams, Conv2dParams, Element, MaxPool2dParams, Shape, Tensor, TensorError,
 };

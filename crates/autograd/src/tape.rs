@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chainrule_tensor::{Element, Shape, Tensor, TensorResult};
 use smallvec::SmallVec;
 
+use crate::anomaly::Anomaly;
 use crate::hooks::VarHook;
 use crate::{Error, Grads, Operand, Param, ParamId, Result, Site, Var};
 
@@ -97,6 +98,9 @@ pub(crate) struct TapeInner<T: Element> {
     pub(crate) backward_site: Cell<Option<Site>>,
     /// On a checkpoint's scratch tape: every parameter brought in, in order.
     pub(crate) used_params: RefCell<Option<Vec<Param<T>>>>,
+    /// Anomaly mode on ([`Tape::detect_anomaly`]), and the first anomaly it found.
+    pub(crate) anomaly_mode: Cell<bool>,
+    pub(crate) anomaly: RefCell<Option<Anomaly>>,
 }
 
 /// The record of one forward pass, in creation order.
@@ -146,6 +150,8 @@ impl<T: Element> Tape<T> {
                 params: RefCell::new(HashMap::new()),
                 backward_site: Cell::new(None),
                 used_params: RefCell::new(None),
+                anomaly_mode: Cell::new(false),
+                anomaly: RefCell::new(None),
             }),
         }
     }
@@ -168,7 +174,9 @@ impl<T: Element> Tape<T> {
     /// A tracked input: its gradient is reported by [`crate::Gradients::wrt`].
     #[track_caller]
     pub fn leaf(&self, value: Tensor<T>) -> Var<T> {
-        let node = self.push_leaf("leaf", Site::caller(), value.shape().clone(), None, true);
+        let site = Site::caller();
+        self.watch("leaf", site, &value, "input");
+        let node = self.push_leaf("leaf", site, value.shape().clone(), None, true);
         Var::new(self.clone(), node, value)
     }
 
@@ -190,9 +198,11 @@ impl<T: Element> Tape<T> {
                 used.push(param.clone());
             }
         }
+        let site = Site::caller();
+        self.watch("param", site, &value, "parameter");
         let node = self.push_leaf(
             "param",
-            Site::caller(),
+            site,
             value.shape().clone(),
             Some(param.id()),
             false,
@@ -343,11 +353,12 @@ impl<T: Element> Tape<T> {
         rule: impl BackwardRule<T> + 'static,
     ) -> Result<Var<T>> {
         self.check_inputs(op, site, inputs)?;
+        let site = self.inner.backward_site.get().unwrap_or(site);
+        self.watch(op, site, &value, "output");
         let ids: SmallVec<[Option<usize>; 3]> = inputs.iter().map(|v| v.node()).collect();
         if !self.inner.grad_enabled.get() || ids.iter().all(Option::is_none) {
             return Ok(Var::new(self.clone(), None, value));
         }
-        let site = self.inner.backward_site.get().unwrap_or(site);
         let mut nodes = self.inner.nodes.borrow_mut();
         nodes.push(Node {
             op,

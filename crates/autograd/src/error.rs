@@ -256,8 +256,11 @@ impl Error {
 /// The element whose analytic and numeric gradients disagree the most.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GradcheckMismatch {
-    /// Which input (position in the list passed to gradcheck).
+    /// Which input (position in the list passed to gradcheck; for a module check, the
+    /// position among the parameters, then the inputs).
     pub input: usize,
+    /// The input's name: `"input 0"`, or a module parameter's (`"0.weight"`).
+    pub name: String,
     /// The element's multi-index in that input.
     pub index: Vec<usize>,
     /// What backward delivered.
@@ -274,8 +277,8 @@ impl fmt::Display for GradcheckMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "input {} element {:?}: analytic {:.9e} vs numeric {:.9e} (error {:.3e} > tolerance {:.3e}; {} element(s) failed)",
-            self.input,
+            "{} element {:?}: analytic {:.9e} vs numeric {:.9e} (error {:.3e} > tolerance {:.3e}; {} element(s) failed)",
+            self.name,
             self.index,
             self.analytic,
             self.numeric,

@@ -168,6 +168,7 @@ where
                         excess,
                         GradcheckMismatch {
                             input: i,
+                            name: format!("input {i}"),
                             index,
                             analytic: a,
                             numeric,

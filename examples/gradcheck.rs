@@ -1,10 +1,18 @@
 //! "How do I know my gradients are right?" — `gradcheck` compares backward with finite
 //! differences. It passes a user-written composite function, and catches a custom op
-//! whose hand-written backward is wrong, naming the worst element.
+//! whose hand-written backward is wrong, naming the worst element. `gradgradcheck` does
+//! the same for second derivatives, and `nn::check::gradcheck_module` checks a model's
+//! own parameters by name, without rewriting it as a function.
 //!
 //! `cargo run --release --example gradcheck`
 
-use chainrule::{gradcheck, Grads, Operand, Result, Saved, Unary, Var};
+use chainrule::nn::check::{gradcheck_module, gradgradcheck_module};
+use chainrule::nn::layers::{Linear, Sequential, Tanh};
+use chainrule::nn::Module;
+use chainrule::{
+    gradcheck, gradgradcheck, Grads, Operand, Param, Reduction, Result, Saved, Unary, Var,
+};
+use rand::SeedableRng;
 
 /// A composite function built from engine ops: swish(x·w) summed per row, then a log-sum-exp.
 fn composite(v: &[Var<f64>]) -> Result<Var<f64>> {
@@ -26,6 +34,60 @@ fn softplus(x: &Var<f64>, wrong: bool) -> Result<Var<f64>> {
     };
     let name = if wrong { "softplus_wrong" } else { "softplus" };
     x.tape().record(name, y, &[x], rule)
+}
+
+/// A custom module: softplus(x)·s with a learned per-feature scale `s`, built on the
+/// custom op above.
+struct ScaledSoftplus {
+    scale: Param<f64>,
+    wrong: bool,
+}
+
+impl Module<f64> for ScaledSoftplus {
+    fn forward(&self, x: &Var<f64>) -> Result<Var<f64>> {
+        softplus(x, self.wrong)? * x.tape().param(&self.scale)
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<f64>)) {
+        f(&format!("{prefix}scale"), &self.scale);
+    }
+}
+
+/// A model holding the custom module after a linear layer.
+fn model(wrong: bool) -> Result<Sequential<f64>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let scale = chainrule::Tensor::from_vec(vec![0.5, -1.0, 2.0], &[3])?;
+    Ok(Sequential::new()
+        .push(Linear::new(2, 3, &mut rng)?)
+        .push(Tanh)
+        .push(ScaledSoftplus {
+            scale: Param::new(scale),
+            wrong,
+        }))
+}
+
+/// Second order and the module checks: (gradgradcheck of the custom op, the module
+/// at first order, at second order, and with the wrong rule inside).
+pub fn run_module_checks() -> [Result<chainrule::GradcheckReport>; 4] {
+    let x = chainrule::Tensor::from_vec(vec![0.3, -1.2, 0.8, 0.5], &[2, 2]).expect("4 values");
+    let loss = |m: &Sequential<f64>, v: &[Var<f64>]| {
+        m.forward(&v[0])?.cross_entropy(&[2, 0], Reduction::Mean)
+    };
+    let second = gradgradcheck(|v| softplus(&v[0], false), std::slice::from_ref(&x));
+    let checks = |wrong: bool, second_order: bool| {
+        let m = model(wrong)?;
+        if second_order {
+            gradgradcheck_module(&m, std::slice::from_ref(&x), loss)
+        } else {
+            gradcheck_module(&m, std::slice::from_ref(&x), loss)
+        }
+    };
+    [
+        second,
+        checks(false, false),
+        checks(false, true),
+        checks(true, false),
+    ]
 }
 
 /// The three checks: (composite, correct custom op, wrong custom op).
@@ -57,4 +119,9 @@ fn main() {
     show("composite swish/logsumexp", &composite_check);
     show("softplus, correct rule", &good);
     show("softplus, wrong rule", &bad);
+    let [second, module, module2, module_bad] = run_module_checks();
+    show("softplus, second order", &second);
+    show("model with it, parameters", &module);
+    show("model, second order", &module2);
+    show("model, wrong rule inside", &module_bad);
 }

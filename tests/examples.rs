@@ -22,6 +22,28 @@ mod graph;
 #[allow(dead_code)]
 mod gradcheck_example;
 
+#[path = "../examples/higher_order.rs"]
+#[allow(dead_code)]
+mod higher_order;
+
+#[test]
+fn higher_order_hvp_penalty_and_maml_claims_hold() {
+    let err = higher_order::hvp_error().unwrap();
+    assert!(err < 1e-8, "Hv differs from finite differences by {err:e}");
+    let log = higher_order::gradient_penalty(300).unwrap();
+    let (first, last) = (log[0], log[log.len() - 1]);
+    assert!(last.3 < first.3 / 10.0, "penalty {} -> {}", first.3, last.3);
+    assert!((last.2 - 1.0).abs() < 0.2, "gradient norm {}", last.2);
+    let r = higher_order::maml(2000).unwrap();
+    assert!(
+        r.maml < 0.85 * r.pretrained && r.pretrained < r.random,
+        "random {} pretrained {} maml {}",
+        r.random,
+        r.pretrained,
+        r.maml
+    );
+}
+
 #[test]
 fn shared_weights_three_contributions_sum_to_the_gradient() {
     let r = shared_weights::run().unwrap();
@@ -97,4 +119,14 @@ fn gradcheck_example_passes_correct_rules_and_catches_the_wrong_one() {
     let (composite, good, bad) = gradcheck_example::run();
     assert!(composite.is_ok() && good.is_ok());
     assert!(matches!(bad, Err(chainrule::Error::Gradcheck(_))));
+    let [second, module, module2, module_bad] = gradcheck_example::run_module_checks();
+    assert!(second.is_ok() && module.is_ok() && module2.is_ok());
+    match module_bad {
+        // the wrong rule is softplus's input gradient: every element below it is
+        // off (13 of 16), the worst one the model's input; the scale's gradient is right
+        Err(chainrule::Error::Gradcheck(m)) => {
+            assert_eq!((m.name.as_str(), m.failed), ("input 0", 13));
+        }
+        other => panic!("the wrong rule was not caught: {other:?}"),
+    }
 }

@@ -55,6 +55,7 @@ pub struct Saved<T: Element> {
 
 impl<T: Element> Saved<T> {
     /// Keeps `v` for a backward rule.
+    #[inline]
     pub fn of(v: &Var<T>) -> Self {
         Saved {
             value: v.value().clone(),
@@ -65,6 +66,7 @@ impl<T: Element> Saved<T> {
     /// Keeps the output of the op about to be recorded on `tape`: on the recorded path
     /// the rule then depends on that record itself. Call it right before
     /// `record_at`, with no record in between (the record gets the next position).
+    #[inline]
     pub(crate) fn output(tape: &crate::Tape<T>, value: &Tensor<T>) -> Self {
         Saved {
             value: value.clone(),

@@ -221,6 +221,7 @@ impl<T: Element> Var<T> {
                 None => {}
             },
         )?;
+        out.seal();
         Ok(out)
     }
 }

@@ -5,8 +5,31 @@ use smallvec::SmallVec;
 use crate::{TensorError, TensorResult};
 
 /// The extents of a tensor, outermost first. Up to six dims live inline.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Eq, Default)]
 pub struct Shape(SmallVec<[usize; 6]>);
+
+// Every tensor clone clones its shape, and backward compares shapes per contribution:
+// both are hot on small-op workloads (W6), so they copy and compare the dims directly
+// instead of going through smallvec's element-wise `extend` and a `memcmp` call.
+impl Clone for Shape {
+    #[inline]
+    fn clone(&self) -> Self {
+        Shape(SmallVec::from_slice(&self.0))
+    }
+}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_slice().hash(state);
+    }
+}
+
+impl PartialEq for Shape {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(&other.0).all(|(a, b)| a == b)
+    }
+}
 
 impl Shape {
     /// The most elements a shape may describe: its byte size must fit in `isize` for

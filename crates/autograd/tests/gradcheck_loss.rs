@@ -66,3 +66,22 @@ impl DetachTo for chainrule_autograd::Var<f64> {
         like.tape().constant(self.value().clone())
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    #[test]
+    fn losses_on_random_shapes_and_labels_match(
+        n in 1usize..5, c in 2usize..5, r in 0usize..3, seed in 0u64..1000,
+    ) {
+        let r = REDUCTIONS[r];
+        let labels: Vec<usize> = (0..n).map(|i| (i * 7 + seed as usize) % c).collect();
+        let x = rand_tensor(&[n, c], -3.0, 3.0, seed);
+        gradchecks(|v| v[0].cross_entropy(&labels, r), &[x.clone()]).unwrap();
+        gradchecks(|v| v[0].log_softmax(1)?.nll_loss(&labels, r), &[x.clone()]).unwrap();
+        let t = rand_tensor(&[n, c], -2.0, 2.0, seed + 1);
+        gradchecks(|v| v[0].mse_loss(&v[1], r), &[x.clone(), t]).unwrap();
+        let bits = Tensor::from_vec((0..n * c).map(|i| ((i + seed as usize) % 2) as f64).collect(), &[n, c]).unwrap();
+        let target = Tape::<f64>::new().constant(bits);
+        gradchecks(|v| v[0].bce_with_logits(&target.detach_to(&v[0]), r), &[x]).unwrap();
+    }
+}

@@ -31,3 +31,16 @@ fn softmax_stays_finite_for_logits_in_the_thousands() {
     let g = l.sum().backward().unwrap();
     assert!(g.wrt(&x).unwrap().data().iter().all(|v| v.is_finite()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    #[test]
+    fn softmax_on_random_shapes_and_dims_matches(
+        dims in proptest::collection::vec(1usize..4, 1..4), pick in 0usize..3, seed in 0u64..1000,
+    ) {
+        let d = (pick % dims.len()) as isize;
+        let x = rand_tensor(&dims, -3.0, 3.0, seed);
+        gradchecks(|v| v[0].softmax(d), &[x.clone()]).unwrap();
+        gradchecks(|v| v[0].log_softmax(d), &[x]).unwrap();
+    }
+}

@@ -54,3 +54,28 @@ fn relu_has_zero_gradient_at_zero_like_pytorch() {
     let g = x.relu().sum().backward().unwrap();
     assert_eq!(g.wrt(&x).unwrap().data(), &[0.0, 1.0, 0.0]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    #[test]
+    fn every_unary_op_on_random_shapes_and_attributes_matches(
+        dims in proptest::collection::vec(1usize..4, 0..4), attr in 0.05f64..2.5, seed in 0u64..1000,
+    ) {
+        for &op in Unary::ALL {
+            // the same variant with a random attribute
+            let op = match op {
+                Unary::LeakyRelu(_) => Unary::LeakyRelu(attr),
+                Unary::Powf(_) => Unary::Powf(attr - 1.0),
+                Unary::Scale(_) => Unary::Scale(attr - 1.25),
+                Unary::AddScalar(_) => Unary::AddScalar(attr),
+                other => other,
+            };
+            let x = match op {
+                Unary::Log | Unary::Sqrt | Unary::Powf(_) => rand_tensor(&dims, 0.5, 2.0, seed),
+                _ => spread_tensor(&dims, seed),
+            };
+            gradchecks(|v| Ok(v[0].unary(op)), &[x])
+                .unwrap_or_else(|e| panic!("{op:?} on {dims:?}: {e}"));
+        }
+    }
+}

@@ -133,11 +133,9 @@ where
             .map(|(a, b)| a * b)
             .sum())
     };
-    let mut worst: Option<(f64, GradcheckMismatch)> = None;
-    let (mut checked, mut failed, mut max_abs_error) = (0, 0, 0.0f64);
+    let mut tally = Tally::default();
     let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
     for (i, analytic) in analytic.iter().enumerate() {
-        let strides = inputs[i].shape().strides();
         for j in 0..inputs[i].numel() {
             let orig = inputs[i].data()[j];
             xs[i].data_mut()[j] = orig + opts.eps;
@@ -146,50 +144,85 @@ where
             let down = objective(&xs)?;
             xs[i].data_mut()[j] = orig;
             let numeric = (up - down) / (2.0 * opts.eps);
-            let a = analytic.data()[j];
-            let err = (a - numeric).abs();
-            let tolerance = opts.atol + opts.rtol * numeric.abs();
-            checked += 1;
-            max_abs_error = max_abs_error.max(err);
-            if err.is_nan() || err > tolerance {
-                failed += 1;
-                let excess = if err.is_nan() {
-                    f64::INFINITY
-                } else {
-                    err / tolerance
-                };
-                if worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                    let index = strides
-                        .iter()
-                        .zip(inputs[i].dims())
-                        .map(|(s, d)| j / s % d)
-                        .collect();
-                    worst = Some((
-                        excess,
-                        GradcheckMismatch {
-                            input: i,
-                            name: format!("input {i}"),
-                            index,
-                            analytic: a,
-                            numeric,
-                            tolerance,
-                            failed: 0,
-                        },
-                    ));
-                }
+            tally.compare(&opts, analytic.data()[j], numeric, || {
+                (i, format!("input {i}"), multi_index(&inputs[i], j))
+            });
+        }
+    }
+    tally.finish()
+}
+
+/// The element-by-element comparison of analytic and numeric derivatives, keeping
+/// the worst mismatch: shared by [`gradcheck`] and [`crate::gradcheck_params`].
+#[derive(Default)]
+pub(crate) struct Tally {
+    checked: usize,
+    failed: usize,
+    max_abs_error: f64,
+    worst: Option<(f64, GradcheckMismatch)>,
+}
+
+impl Tally {
+    /// Compares one element; `at` names it (input position, name, multi-index) and is
+    /// called only for a new worst mismatch.
+    pub(crate) fn compare(
+        &mut self,
+        opts: &GradcheckOptions,
+        analytic: f64,
+        numeric: f64,
+        at: impl FnOnce() -> (usize, String, Vec<usize>),
+    ) {
+        let err = (analytic - numeric).abs();
+        let tolerance = opts.atol + opts.rtol * numeric.abs();
+        self.checked += 1;
+        self.max_abs_error = self.max_abs_error.max(err);
+        if !(err.is_nan() || err > tolerance) {
+            return;
+        }
+        self.failed += 1;
+        let excess = if err.is_nan() {
+            f64::INFINITY
+        } else {
+            err / tolerance
+        };
+        if self.worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+            let (input, name, index) = at();
+            let m = GradcheckMismatch {
+                input,
+                name,
+                index,
+                analytic,
+                numeric,
+                tolerance,
+                failed: 0,
+            };
+            self.worst = Some((excess, m));
+        }
+    }
+
+    /// The report, or the worst mismatch with the count of failed elements.
+    pub(crate) fn finish(self) -> Result<GradcheckReport> {
+        match self.worst {
+            Some((_, mut m)) => {
+                m.failed = self.failed;
+                Err(Error::Gradcheck(Box::new(m)))
             }
+            None => Ok(GradcheckReport {
+                checked: self.checked,
+                max_abs_error: self.max_abs_error,
+            }),
         }
     }
-    match worst {
-        Some((_, mut m)) => {
-            m.failed = failed;
-            Err(Error::Gradcheck(Box::new(m)))
-        }
-        None => Ok(GradcheckReport {
-            checked,
-            max_abs_error,
-        }),
-    }
+}
+
+/// The multi-index of flat element `j` of `t`.
+pub(crate) fn multi_index(t: &Tensor<f64>, j: usize) -> Vec<usize> {
+    let strides = t.shape().strides();
+    strides
+        .iter()
+        .zip(t.dims())
+        .map(|(s, d)| j / s % d)
+        .collect()
 }
 
 /// [`gradgradcheck_with`] with PyTorch's default tolerances.

@@ -6,9 +6,9 @@
 use chainrule_tensor::Tensor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
+use crate::gradcheck::{multi_index, Tally};
 use crate::{
-    grad, Error, GradOptions, GradcheckMismatch, GradcheckOptions, GradcheckReport, Param, Result,
-    Site, Tape, Var,
+    grad, Error, GradOptions, GradcheckOptions, GradcheckReport, Param, Result, Site, Tape, Var,
 };
 
 /// What is checked: the parameters by name, then the inputs (`"input k"`).
@@ -98,11 +98,9 @@ fn compare(
     opts: GradcheckOptions,
     mut objective: impl FnMut(&Targets<'_>) -> Result<f64>,
 ) -> Result<GradcheckReport> {
-    let (mut checked, mut failed, mut max_abs_error) = (0, 0, 0.0f64);
-    let mut worst: Option<(f64, GradcheckMismatch)> = None;
+    let mut tally = Tally::default();
     for (k, analytic) in analytic.iter().enumerate() {
         let orig = t.value(k);
-        let strides = orig.shape().strides();
         for j in 0..orig.numel() {
             let mut at = |delta: f64| -> Result<f64> {
                 let mut x = orig.clone();
@@ -113,50 +111,12 @@ fn compare(
             let (up, down) = (at(opts.eps)?, at(-opts.eps)?);
             t.set(k, orig.clone());
             let numeric = (up - down) / (2.0 * opts.eps);
-            let a = analytic.data()[j];
-            let err = (a - numeric).abs();
-            let tolerance = opts.atol + opts.rtol * numeric.abs();
-            checked += 1;
-            max_abs_error = max_abs_error.max(err);
-            if err.is_nan() || err > tolerance {
-                failed += 1;
-                let excess = if err.is_nan() {
-                    f64::INFINITY
-                } else {
-                    err / tolerance
-                };
-                if worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                    let index = strides
-                        .iter()
-                        .zip(orig.dims())
-                        .map(|(s, d)| j / s % d)
-                        .collect();
-                    worst = Some((
-                        excess,
-                        GradcheckMismatch {
-                            input: k,
-                            name: t.name(k),
-                            index,
-                            analytic: a,
-                            numeric,
-                            tolerance,
-                            failed: 0,
-                        },
-                    ));
-                }
-            }
+            tally.compare(&opts, analytic.data()[j], numeric, || {
+                (k, t.name(k), multi_index(&orig, j))
+            });
         }
     }
-    match worst {
-        Some((_, mut m)) => {
-            m.failed = failed;
-            Err(Error::Gradcheck(Box::new(m)))
-        }
-        None => Ok(GradcheckReport {
-            checked,
-            max_abs_error,
-        }),
-    }
+    tally.finish()
 }
 
 /// Checks the gradient of a one-element `loss` with respect to every named parameter

@@ -54,6 +54,23 @@ impl Binary {
     }
 }
 
+/// `∂f/∂(input)` at every element of the broadcast shape, for input `which`.
+fn partial<T: Element>(
+    op: Binary,
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    which: usize,
+) -> TensorResult<Tensor<T>> {
+    a.broadcast_zip(b, |x, y| {
+        let (da, db) = op.partials(x, y);
+        if which == 0 {
+            da
+        } else {
+            db
+        }
+    })
+}
+
 /// `g · ∂f/∂(input)` in the output's shape, for input `which` (0 = a, 1 = b).
 fn contribution<T: Element>(
     op: Binary,
@@ -67,17 +84,7 @@ fn contribution<T: Element>(
         (Binary::Sub, _) => Ok(g.scale(-T::ONE)),
         (Binary::Mul, 0) => g.broadcast_zip(b, |g, b| g * b),
         (Binary::Mul, _) => g.broadcast_zip(a, |g, a| g * a),
-        _ => {
-            let d = a.broadcast_zip(b, |x, y| {
-                let (da, db) = op.partials(x, y);
-                if which == 0 {
-                    da
-                } else {
-                    db
-                }
-            })?;
-            g.broadcast_zip(&d, |g, d| g * d)
-        }
+        _ => g.broadcast_zip(&partial(op, a, b, which)?, |g, d| g * d),
     }
 }
 
@@ -97,17 +104,7 @@ fn recorded<T: Element>(
         (Binary::Div, 0) => g.div(b),
         (Binary::Div, _) => Ok(g.mul(a)?.div(&b.unary(Unary::Square))?.neg()),
         // piecewise constant partials: a mask
-        (Binary::Maximum, _) => {
-            let d = a.value().broadcast_zip(b.value(), |x, y| {
-                let (da, db) = op.partials(x, y);
-                if which == 0 {
-                    da
-                } else {
-                    db
-                }
-            })?;
-            g.mul(&g.constant(d))
-        }
+        (Binary::Maximum, _) => g.mul(&g.constant(partial(op, a.value(), b.value(), which)?)),
     }
 }
 

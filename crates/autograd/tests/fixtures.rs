@@ -26,6 +26,11 @@ fn implemented_attrs(op: &str) -> Option<&'static [&'static str]> {
     Some(match op {
         "neg" | "exp" | "log" | "sqrt" | "relu" | "sigmoid" | "tanh" | "abs" | "square" | "add"
         | "sub" | "mul" | "div" | "maximum" | "matmul" | "linear" => &[],
+        "silu" | "log_sigmoid" | "minimum" => &[],
+        "gelu" => &["approximate"],
+        "softplus" => &["beta", "threshold"],
+        "elu" => &["alpha"],
+        "clamp" => &["min", "max"],
         "leaky_relu" => &["negative_slope"],
         "powf" => &["exponent"],
         "sum" | "mean" => &["dims", "keepdim"],
@@ -148,6 +153,20 @@ fn apply<T: Element>(
         "mul" => v(0)?.mul(v(1)?).map_err(e)?,
         "div" => v(0)?.div(v(1)?).map_err(e)?,
         "maximum" => v(0)?.maximum(v(1)?).map_err(e)?,
+        "minimum" => v(0)?.minimum(v(1)?).map_err(e)?,
+        "gelu" => match a["approximate"].as_str() {
+            Some("none") => v(0)?.gelu(),
+            Some("tanh") => v(0)?.gelu_tanh(),
+            other => return Err(format!("gelu approximate {other:?}")),
+        },
+        "silu" => v(0)?.silu(),
+        "log_sigmoid" => v(0)?.log_sigmoid(),
+        "softplus" => v(0)?.softplus(f("beta")?, f("threshold")?),
+        "elu" => v(0)?.elu(f("alpha")?),
+        "clamp" => v(0)?.clamp(
+            a["min"].as_f64().unwrap_or(f64::NEG_INFINITY),
+            a["max"].as_f64().unwrap_or(f64::INFINITY),
+        ),
         "sum" | "mean" => {
             let keep = b("keepdim")?;
             let mean = op == "mean";

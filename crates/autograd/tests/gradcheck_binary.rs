@@ -9,18 +9,19 @@ use proptest::prelude::*;
 
 type BinaryOp = fn(&Var<f64>, &Var<f64>) -> Result<Var<f64>>;
 
-const OPS: [(&str, BinaryOp); 5] = [
+const OPS: [(&str, BinaryOp); 6] = [
     ("add", Var::add),
     ("sub", Var::sub),
     ("mul", Var::mul),
     ("div", Var::div),
     ("maximum", Var::maximum),
+    ("minimum", Var::minimum),
 ];
 
 fn check(a_dims: &[usize], b_dims: &[usize], seed: u64) {
     for (name, op) in OPS {
         let a = spread_tensor(a_dims, seed);
-        // div needs a denominator away from 0; maximum needs no ties with a.
+        // div needs a denominator away from 0; maximum and minimum need no ties with a.
         let b = if name == "div" {
             rand_tensor(b_dims, 0.5, 2.0, seed + 1)
         } else {
@@ -58,13 +59,16 @@ fn a_value_used_on_both_sides_gets_both_contributions() {
 }
 
 #[test]
-fn maximum_splits_a_tie_evenly_like_pytorch() {
+fn maximum_and_minimum_split_a_tie_evenly_like_pytorch() {
     let tape = chainrule_autograd::Tape::<f64>::new();
     let a = tape.leaf(chainrule_autograd::Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
     let b = tape.leaf(chainrule_autograd::Tensor::from_vec(vec![1.0, 3.0], &[2]).unwrap());
     let g = a.maximum(&b).unwrap().sum().backward().unwrap();
     assert_eq!(g.wrt(&a).unwrap().data(), &[0.5, 0.0]);
     assert_eq!(g.wrt(&b).unwrap().data(), &[0.5, 1.0]);
+    let g = a.minimum(&b).unwrap().sum().backward().unwrap();
+    assert_eq!(g.wrt(&a).unwrap().data(), &[0.5, 1.0]);
+    assert_eq!(g.wrt(&b).unwrap().data(), &[0.5, 0.0]);
 }
 
 /// A random shape and a second shape that broadcasts with it (some dims set to 1 or

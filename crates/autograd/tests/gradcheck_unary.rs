@@ -31,6 +31,12 @@ fn negative_exponents_and_slopes_match_finite_differences() {
         Unary::Powf(3.0),
         Unary::LeakyRelu(0.2),
         Unary::Scale(0.0),
+        Unary::Softplus(1.0, 20.0),
+        Unary::Softplus(2.0, 2.0),
+        Unary::Elu(1.0),
+        Unary::Clamp(f64::NEG_INFINITY, 0.31),
+        Unary::Clamp(-0.21, f64::INFINITY),
+        Unary::Clamp(0.5, -0.5),
     ] {
         gradchecks(|v| Ok(v[0].unary(op)), &[rand_tensor(&[4, 3], 0.5, 2.0, 9)])
             .unwrap_or_else(|e| panic!("{op:?}: {e}"));
@@ -68,6 +74,15 @@ proptest::proptest! {
                 Unary::Powf(_) => Unary::Powf(attr - 1.0),
                 Unary::Scale(_) => Unary::Scale(attr - 1.25),
                 Unary::AddScalar(_) => Unary::AddScalar(attr),
+                // the threshold's jump (βx = 20) stays outside the inputs
+                Unary::Softplus(..) => Unary::Softplus(attr, 20.0),
+                Unary::Elu(_) => Unary::Elu(attr),
+                // bounds 0.011 away from the spread grid (0.013 plus multiples of
+                // 0.025), so no input sits on a kink
+                Unary::Clamp(..) => {
+                    let q = (attr * 20.0).round() / 20.0;
+                    Unary::Clamp(-q - 0.001, q + 0.002)
+                }
                 other => other,
             };
             let x = match op {

@@ -115,6 +115,12 @@ fn layers_have_the_documented_output_shapes() {
         &Sigmoid,
         &Tanh,
         &Softmax(1),
+        &GELU::default(),
+        &GELU(GeluApproximation::Tanh),
+        &SiLU,
+        &ELU::default(),
+        &Softplus::default(),
+        &LogSigmoid,
     ] {
         assert_eq!(shape(act), [2, 4, 8, 8]);
     }
@@ -187,6 +193,12 @@ fn gradients_through_each_layer_match_finite_differences() {
     check(&Sigmoid, &[3, 4], &[3, 4]);
     check(&Tanh, &[3, 4], &[3, 4]);
     check(&Softmax(-1), &[3, 4], &[3, 4]);
+    check(&GELU::default(), &[3, 4], &[3, 4]);
+    check(&GELU(GeluApproximation::Tanh), &[3, 4], &[3, 4]);
+    check(&SiLU, &[3, 4], &[3, 4]);
+    check(&ELU(0.5), &[3, 4], &[3, 4]);
+    check(&Softplus::default(), &[3, 4], &[3, 4]);
+    check(&LogSigmoid, &[3, 4], &[3, 4]);
     let seq = Sequential::new()
         .push(Conv2d::new(1, 2, [3, 3], &mut rng).unwrap())
         .push(Tanh)

@@ -53,6 +53,12 @@ pub trait Element:
     fn ln(self) -> Self;
     /// ln(1 + self), accurate near zero.
     fn ln_1p(self) -> Self;
+    /// e^self − 1, accurate near zero.
+    fn exp_m1(self) -> Self;
+    /// The error function ([`crate::special::erf`]).
+    fn erf(self) -> Self;
+    /// The complementary error function `1 − erf` ([`crate::special::erfc`]).
+    fn erfc(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
     /// Hyperbolic tangent.
@@ -141,6 +147,18 @@ macro_rules! impl_element {
             #[inline]
             fn ln_1p(self) -> Self {
                 <$t>::ln_1p(self)
+            }
+            #[inline]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline]
+            fn erf(self) -> Self {
+                crate::special::erf(self as f64) as $t
+            }
+            #[inline]
+            fn erfc(self) -> Self {
+                crate::special::erfc(self as f64) as $t
             }
             #[inline]
             fn sqrt(self) -> Self {

@@ -16,6 +16,7 @@ mod element;
 mod error;
 pub mod kernels;
 mod shape;
+pub mod special;
 mod tensor;
 
 pub use element::Element;

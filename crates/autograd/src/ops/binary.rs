@@ -14,6 +14,7 @@ enum Binary {
     Mul,
     Div,
     Maximum,
+    Minimum,
 }
 
 impl Binary {
@@ -24,6 +25,7 @@ impl Binary {
             Binary::Mul => "mul",
             Binary::Div => "div",
             Binary::Maximum => "maximum",
+            Binary::Minimum => "minimum",
         }
     }
 
@@ -34,11 +36,12 @@ impl Binary {
             Binary::Mul => a * b,
             Binary::Div => a / b,
             Binary::Maximum => a.max(b),
+            Binary::Minimum => a.min(b),
         }
     }
 
-    /// (∂f/∂a, ∂f/∂b) at (a, b). `maximum` splits a tie evenly and, when either side is
-    /// NaN, passes the whole gradient to both, as PyTorch does.
+    /// (∂f/∂a, ∂f/∂b) at (a, b). `maximum` and `minimum` split a tie evenly and, when
+    /// either side is NaN, pass the whole gradient to both, as PyTorch does.
     fn partials<T: Element>(self, a: T, b: T) -> (T, T) {
         let half = T::from_f64(0.5);
         match self {
@@ -50,6 +53,10 @@ impl Binary {
             Binary::Maximum if a < b => (T::ZERO, T::ONE),
             Binary::Maximum if a == b => (half, half),
             Binary::Maximum => (T::ONE, T::ONE),
+            Binary::Minimum if a < b => (T::ONE, T::ZERO),
+            Binary::Minimum if a > b => (T::ZERO, T::ONE),
+            Binary::Minimum if a == b => (half, half),
+            Binary::Minimum => (T::ONE, T::ONE),
         }
     }
 }
@@ -104,7 +111,9 @@ fn recorded<T: Element>(
         (Binary::Div, 0) => g.div(b),
         (Binary::Div, _) => Ok(g.mul(a)?.div(&b.unary(Unary::Square))?.neg()),
         // piecewise constant partials: a mask
-        (Binary::Maximum, _) => g.mul(&g.constant(partial(op, a.value(), b.value(), which)?)),
+        (Binary::Maximum | Binary::Minimum, _) => {
+            g.mul(&g.constant(partial(op, a.value(), b.value(), which)?))
+        }
     }
 }
 
@@ -188,5 +197,23 @@ impl<T: Element> Var<T> {
     #[track_caller]
     pub fn maximum(&self, rhs: &Var<T>) -> Result<Var<T>> {
         self.binary(rhs, Binary::Maximum)
+    }
+
+    /// Elementwise minimum, broadcasting; a tie sends half the gradient to each side.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.leaf(Tensor::from_vec(vec![1.0, 5.0], &[2])?);
+    /// let b = tape.constant(Tensor::from_vec(vec![3.0], &[1])?);
+    /// assert_eq!(a.minimum(&b)?.value().data(), &[1.0, 3.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Var::add`].
+    #[track_caller]
+    pub fn minimum(&self, rhs: &Var<T>) -> Result<Var<T>> {
+        self.binary(rhs, Binary::Minimum)
     }
 }

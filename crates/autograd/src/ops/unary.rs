@@ -3,6 +3,8 @@
 //! gradients). The dispatch, the `Var` methods and the test list `Unary::ALL` are all
 //! generated from it, so no op can be left out of its tests.
 
+use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
+
 use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::{Grads, Operand, Result, Saved, Site, Var};
@@ -18,13 +20,13 @@ enum Recorded<T: Element> {
 
 /// The `Var` method of each row: `x.tanh()`, `x.powf(exponent)`.
 macro_rules! unary_methods {
-    ($($(#[$doc:meta])* $variant:ident $(($attr:ident))? => $method:ident;)*) => {
+    ($($(#[$doc:meta])* $variant:ident $(($($attr:ident),+))? => $method:ident;)*) => {
         impl<T: Element> Var<T> {
             $(
                 $(#[$doc])*
                 #[track_caller]
-                pub fn $method(&self $(, $attr: f64)?) -> Var<T> {
-                    self.unary(Unary::$variant $(($attr))?)
+                pub fn $method(&self $($(, $attr: f64)+)?) -> Var<T> {
+                    self.unary(Unary::$variant $(($($attr),+))?)
                 }
             )*
         }
@@ -34,7 +36,7 @@ macro_rules! unary_methods {
 macro_rules! unary_table {
     ($(
         $(#[$doc:meta])*
-        $variant:ident $(($attr:ident: $sample:expr))? => $name:literal, $method:ident,
+        $variant:ident $(($($attr:ident: $sample:expr),+))? => $name:literal, $method:ident,
         forward |$x:ident| $forward:expr,
         derivative |$dx:ident, $dy:ident| $derivative:expr,
         recorded |$rx:ident, $ry:ident| $recorded:expr;
@@ -43,17 +45,17 @@ macro_rules! unary_table {
         /// and the output, so rules like `tanh' = 1 − y²` reuse the forward's work.
         #[derive(Clone, Copy, Debug, PartialEq)]
         pub enum Unary {
-            $($(#[$doc])* $variant $((unary_table!(@ty $attr)))?,)*
+            $($(#[$doc])* $variant $(($(unary_table!(@ty $attr)),+))?,)*
         }
 
         impl Unary {
             /// Every op of the table with a representative attribute, for tests.
-            pub const ALL: &'static [Unary] = &[$(Unary::$variant $(($sample))?,)*];
+            pub const ALL: &'static [Unary] = &[$(Unary::$variant $(($($sample),+))?,)*];
 
             /// The op's name as recorded on the tape (PyTorch's).
             pub fn name(self) -> &'static str {
                 match self {
-                    $(Unary::$variant $(($attr))? => { $(let _ = $attr;)? $name })*
+                    $(Unary::$variant $(($($attr),+))? => { $($(let _ = $attr;)+)? $name })*
                 }
             }
 
@@ -62,7 +64,7 @@ macro_rules! unary_table {
             #[allow(unused_variables)]
             pub fn forward<T: Element>(self, input: T) -> T {
                 match self {
-                    $(Unary::$variant $(($attr))? => { let $x = input; $forward })*
+                    $(Unary::$variant $(($($attr),+))? => { let $x = input; $forward })*
                 }
             }
 
@@ -71,7 +73,7 @@ macro_rules! unary_table {
             #[allow(unused_variables)]
             pub fn derivative<T: Element>(self, input: T, output: T) -> T {
                 match self {
-                    $(Unary::$variant $(($attr))? => { let ($dx, $dy) = (input, output); $derivative })*
+                    $(Unary::$variant $(($($attr),+))? => { let ($dx, $dy) = (input, output); $derivative })*
                 }
             }
 
@@ -79,7 +81,7 @@ macro_rules! unary_table {
             #[allow(unused_variables)]
             fn recorded<T: Element>(self, input: &Operand<T>, output: &Operand<T>) -> Result<Recorded<T>> {
                 Ok(match self {
-                    $(Unary::$variant $(($attr))? => { let ($rx, $ry) = (input, output); $recorded })*
+                    $(Unary::$variant $(($($attr),+))? => { let ($rx, $ry) = (input, output); $recorded })*
                 })
             }
 
@@ -88,8 +90,8 @@ macro_rules! unary_table {
                 // one arm per variant, so each loop is compiled for one function and
                 // vectorises
                 match self {
-                    $(Unary::$variant $(($attr))? => {
-                        let f = Unary::$variant $(($attr))?;
+                    $(Unary::$variant $(($($attr),+))? => {
+                        let f = Unary::$variant $(($($attr),+))?;
                         x.map(move |v| f.forward(v))
                     })*
                 }
@@ -106,15 +108,15 @@ macro_rules! unary_table {
                 y: &Tensor<T>,
             ) -> TensorResult<Tensor<T>> {
                 match self {
-                    $(Unary::$variant $(($attr))? => {
-                        let f = Unary::$variant $(($attr))?;
+                    $(Unary::$variant $(($($attr),+))? => {
+                        let f = Unary::$variant $(($($attr),+))?;
                         g.zip3_map(x, y, move |g, x, y| g * f.derivative(x, y))
                     })*
                 }
             }
         }
 
-        unary_methods! { $($(#[$doc])* $variant $(($attr))? => $method;)* }
+        unary_methods! { $($(#[$doc])* $variant $(($($attr),+))? => $method;)* }
     };
     (@ty $attr:ident) => { f64 };
 }
@@ -176,6 +178,87 @@ unary_table! {
         forward |x| x.powf(T::from_f64(exponent)),
         derivative |x, y| if exponent == 0.0 { T::ZERO } else { T::from_f64(exponent) * x.powf(T::from_f64(exponent - 1.0)) },
         recorded |x, y| if exponent == 0.0 { Recorded::Constant } else { Recorded::Expr(x.unary(Unary::Powf(exponent - 1.0)).scale(exponent)) };
+    /// The error function (PyTorch's `erf`)
+    Erf => "erf", erf,
+        forward |x| x.erf(),
+        derivative |x, y| T::from_f64(FRAC_2_SQRT_PI) * (-x * x).exp(),
+        recorded |x, y| Recorded::Expr(x.unary(Unary::Square).neg().unary(Unary::Exp).scale(FRAC_2_SQRT_PI));
+    /// x·Φ(x), Φ the standard normal CDF (PyTorch's `gelu`, `approximate='none'`);
+    /// computed as `x/2 · erfc(−x/√2)`, accurate for negative x too
+    Gelu => "gelu", gelu,
+        forward |x| T::from_f64(0.5) * x * (-x * T::from_f64(FRAC_1_SQRT_2)).erfc(),
+        derivative |x, y| T::from_f64(0.5) * (-x * T::from_f64(FRAC_1_SQRT_2)).erfc()
+            + x * (T::from_f64(-0.5) * x * x).exp() * T::from_f64(INV_SQRT_2PI),
+        recorded |x, y| {
+            let cdf = x.scale(FRAC_1_SQRT_2).unary(Unary::Erf).scale(0.5).unary(Unary::AddScalar(0.5));
+            let pdf = x.unary(Unary::Square).scale(-0.5).unary(Unary::Exp).scale(INV_SQRT_2PI);
+            Recorded::Expr(cdf.add(&x.mul(&pdf)?)?)
+        };
+    /// `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))` (PyTorch's `gelu`, `approximate='tanh'`)
+    GeluTanh => "gelu_tanh", gelu_tanh,
+        forward |x| T::from_f64(0.5) * x * (T::ONE + gelu_tanh_inner(x).tanh()),
+        derivative |x, y| {
+            let t = gelu_tanh_inner(x).tanh();
+            let du = T::from_f64(SQRT_2_OVER_PI) * (T::ONE + T::from_f64(3.0 * GELU_TANH_CUBIC) * x * x);
+            T::from_f64(0.5) * (T::ONE + t) + T::from_f64(0.5) * x * (T::ONE - t * t) * du
+        },
+        recorded |x, y| {
+            let x2 = x.unary(Unary::Square);
+            let t = x.add(&x.mul(&x2)?.scale(GELU_TANH_CUBIC))?.scale(SQRT_2_OVER_PI).unary(Unary::Tanh);
+            let left = t.unary(Unary::AddScalar(1.0)).scale(0.5);
+            let sech2 = t.unary(Unary::Square).neg().unary(Unary::AddScalar(1.0));
+            let du = x2.scale(3.0 * GELU_TANH_CUBIC).unary(Unary::AddScalar(1.0)).scale(0.5 * SQRT_2_OVER_PI);
+            Recorded::Expr(left.add(&x.mul(&sech2)?.mul(&du)?)?)
+        };
+    /// x·σ(x) (PyTorch's `silu`, also called swish)
+    Silu => "silu", silu,
+        forward |x| x * Unary::Sigmoid.forward(x),
+        derivative |x, y| {
+            let s = Unary::Sigmoid.forward(x);
+            s * (T::ONE + x * (T::ONE - s))
+        },
+        recorded |x, y| {
+            let s = x.unary(Unary::Sigmoid);
+            let inner = x.mul(&s.neg().unary(Unary::AddScalar(1.0)))?.unary(Unary::AddScalar(1.0));
+            Recorded::Expr(s.mul(&inner)?)
+        };
+    /// `ln(1 + e^(βx))/β`, and x itself where `βx > threshold` (PyTorch's `softplus`)
+    Softplus(beta: 1.5, threshold: 0.6) => "softplus", softplus,
+        forward |x| {
+            let bx = x * T::from_f64(beta);
+            if bx.to_f64() > threshold { x } else { bx.exp().ln_1p() / T::from_f64(beta) }
+        },
+        derivative |x, y| {
+            let bx = x * T::from_f64(beta);
+            if bx.to_f64() > threshold { T::ONE } else { Unary::Sigmoid.forward(bx) }
+        },
+        recorded |x, y| {
+            let linear = x.value().map(|v| if (v * T::from_f64(beta)).to_f64() > threshold { T::ONE } else { T::ZERO });
+            let curved = x.constant(linear.map(|m| T::ONE - m));
+            let d = x.scale(beta).unary(Unary::Sigmoid).mul(&curved)?;
+            Recorded::Expr(d.add(&x.constant(linear))?)
+        };
+    /// x for x > 0, `α(eˣ − 1)` otherwise (PyTorch's `elu`)
+    Elu(alpha: 0.8) => "elu", elu,
+        forward |x| if x > T::ZERO { x } else { T::from_f64(alpha) * x.exp_m1() },
+        derivative |x, y| if x > T::ZERO { T::ONE } else { T::from_f64(alpha) * x.exp() },
+        recorded |x, y| {
+            let positive = x.value().map(|v| if v > T::ZERO { T::ONE } else { T::ZERO });
+            let negative = x.constant(positive.map(|m| T::ONE - m));
+            let d = x.unary(Unary::Exp).scale(alpha).mul(&negative)?;
+            Recorded::Expr(d.add(&x.constant(positive))?)
+        };
+    /// ln σ(x) = `min(x, 0) − ln(1 + e^(−|x|))`, which never overflows
+    LogSigmoid => "log_sigmoid", log_sigmoid,
+        forward |x| x.min(T::ZERO) - (-x.abs()).exp().ln_1p(),
+        derivative |x, y| Unary::Sigmoid.forward(-x),
+        recorded |x, y| Recorded::Expr(x.neg().unary(Unary::Sigmoid));
+    /// x limited to `[min, max]` (±∞ leaves a side open; min > max gives max, as
+    /// PyTorch); the gradient passes where `min ≤ x ≤ max`
+    Clamp(min: -0.3, max: 0.4) => "clamp", clamp,
+        forward |x| x.max(T::from_f64(min)).min(T::from_f64(max)),
+        derivative |x, y| if x >= T::from_f64(min) && x <= T::from_f64(max) { T::ONE } else { T::ZERO },
+        recorded |x, y| Recorded::Constant;
     /// c·x
     Scale(c: -2.5) => "mul_scalar", mul_scalar,
         forward |x| x * T::from_f64(c),
@@ -186,6 +269,19 @@ unary_table! {
         forward |x| x + T::from_f64(c),
         derivative |x, y| T::ONE,
         recorded |x, y| Recorded::Constant;
+}
+
+/// 1/√(2π), the standard normal density at 0.
+const INV_SQRT_2PI: f64 = FRAC_1_SQRT_2 * FRAC_2_SQRT_PI * 0.5;
+/// √(2/π), the slope inside the tanh approximation of GELU.
+const SQRT_2_OVER_PI: f64 = FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
+/// The cubic coefficient of the tanh approximation of GELU.
+const GELU_TANH_CUBIC: f64 = 0.044715;
+
+/// `√(2/π)·(x + 0.044715·x³)`, the argument of tanh in [`Unary::GeluTanh`].
+#[inline]
+fn gelu_tanh_inner<T: Element>(x: T) -> T {
+    T::from_f64(SQRT_2_OVER_PI) * (x + T::from_f64(GELU_TANH_CUBIC) * x * x * x)
 }
 
 /// The rule of every unary op: `dx = g · f'(x)`, fused on the fast path.
@@ -207,6 +303,28 @@ fn vjp<T: Element>(f: Unary, g: &Operand<T>, x: &Saved<T>, y: &Saved<T>) -> Resu
 }
 
 impl<T: Element> Var<T> {
+    /// `max(x, min)`: [`Var::clamp`] with no upper bound.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::from_vec(vec![-2.0, 0.5, 3.0], &[3])?);
+    /// assert_eq!(x.clamp_min(0.0).value().data(), &[0.0, 0.5, 3.0]);
+    /// assert_eq!(x.clamp_max(1.0).value().data(), &[-2.0, 0.5, 1.0]);
+    /// assert_eq!(x.clamp(-1.0, 1.0).sum().backward()?.wrt(&x).unwrap().data(), &[0.0, 1.0, 0.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn clamp_min(&self, min: f64) -> Var<T> {
+        self.unary(Unary::Clamp(min, f64::INFINITY))
+    }
+
+    /// `min(x, max)`: [`Var::clamp`] with no lower bound.
+    #[track_caller]
+    pub fn clamp_max(&self, max: f64) -> Var<T> {
+        self.unary(Unary::Clamp(f64::NEG_INFINITY, max))
+    }
+
     /// Applies an elementwise function from the [`Unary`] table and records its rule
     /// `dx = g · f'(x)`.
     ///

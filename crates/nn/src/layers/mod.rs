@@ -8,7 +8,10 @@ mod linear;
 mod pool;
 mod sequential;
 
-pub use activation::{LeakyReLU, ReLU, Sigmoid, Softmax, Tanh};
+pub use activation::{
+    GeluApproximation, LeakyReLU, LogSigmoid, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU,
+    GELU,
+};
 pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use flatten::Flatten;

@@ -52,7 +52,7 @@ mod var;
 
 pub use anomaly::AnomalyGuard;
 pub use chainrule_tensor::{
-    AvgPool2dParams, Conv2dParams, Element, MaxPool2dParams, Shape, Tensor, TensorError,
+    AvgPool2dParams, Conv2dParams, Element, IntTensor, MaxPool2dParams, Shape, Tensor, TensorError,
 };
 pub use error::{Error, GradcheckMismatch, Result, Site};
 pub use grad::{grad, GradOptions};

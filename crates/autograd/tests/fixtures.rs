@@ -7,8 +7,8 @@
 mod common;
 
 use chainrule_autograd::{
-    grad, AvgPool2dParams, Conv2dParams, Element, GradOptions, MaxPool2dParams, Reduction, Tape,
-    Tensor, Var,
+    grad, AvgPool2dParams, Conv2dParams, Element, GradOptions, IntTensor, MaxPool2dParams,
+    Reduction, Tape, Tensor, Var,
 };
 use serde_json::Value;
 
@@ -26,7 +26,10 @@ fn implemented_attrs(op: &str) -> Option<&'static [&'static str]> {
     Some(match op {
         "neg" | "exp" | "log" | "sqrt" | "relu" | "sigmoid" | "tanh" | "abs" | "square" | "add"
         | "sub" | "mul" | "div" | "maximum" | "matmul" | "linear" => &[],
-        "silu" | "log_sigmoid" | "minimum" => &[],
+        "silu" | "log_sigmoid" | "minimum" | "where" => &[],
+        "gather" | "index_select" | "scatter_add" | "stack" | "squeeze" | "unsqueeze" => &["dim"],
+        "embedding" => &["padding_idx"],
+        "argmax" => &["dim", "keepdim"],
         "gelu" => &["approximate"],
         "softplus" => &["beta", "threshold"],
         "elu" => &["alpha"],
@@ -117,17 +120,30 @@ fn isize_list(v: &Value) -> Vec<isize> {
         .collect()
 }
 
-/// Applies the case's op to its inputs.
+/// Applies the case's op to its inputs (float ones in `x`, integer ones in `ints`).
 fn apply<T: Element>(
     op: &str,
     a: &Value,
     x: &[Option<Var<T>>],
-    labels: &[usize],
+    ints: &[Option<IntTensor>],
 ) -> Result<Var<T>, String> {
     let v = |i: usize| {
         x[i].as_ref()
             .ok_or_else(|| format!("input {i} is not a float tensor"))
     };
+    let int = |i: usize| {
+        ints[i]
+            .as_ref()
+            .ok_or_else(|| format!("input {i} is not an integer tensor"))
+    };
+    // class labels: the one integer input
+    let labels: Vec<usize> = ints
+        .iter()
+        .flatten()
+        .flat_map(|t| t.data().iter().map(|&l| l as usize))
+        .collect();
+    let labels = &labels[..];
+    let dim_or_none = |k: &str| a[k].as_i64().map(|d| d as isize);
     let e = |e: chainrule_autograd::Error| e.to_string();
     let f = |k: &str| a[k].as_f64().ok_or_else(|| format!("attr {k} missing"));
     let i = |k: &str| {
@@ -250,8 +266,58 @@ fn apply<T: Element>(
         "nll_loss" => v(0)?.nll_loss(labels, reduction(a)?).map_err(e)?,
         "mse_loss" => v(0)?.mse_loss(v(1)?, reduction(a)?).map_err(e)?,
         "bce_with_logits" => v(0)?.bce_with_logits(v(1)?, reduction(a)?).map_err(e)?,
+        "where" => Var::where_cond(int(0)?, v(1)?, v(2)?).map_err(e)?,
+        "gather" => v(0)?.gather(i("dim")?, int(1)?).map_err(e)?,
+        "index_select" => v(0)?.index_select(i("dim")?, int(1)?).map_err(e)?,
+        "scatter_add" => v(0)?.scatter_add(i("dim")?, int(1)?, v(2)?).map_err(e)?,
+        "embedding" => {
+            let pad = a["padding_idx"].as_i64().map(|p| p as usize);
+            v(1)?.embedding(int(0)?, pad).map_err(e)?
+        }
+        "stack" => {
+            let parts: Vec<&Var<T>> = x.iter().flatten().collect();
+            Var::stack(&parts, i("dim")?).map_err(e)?
+        }
+        "squeeze" => v(0)?.squeeze(dim_or_none("dim")).map_err(e)?,
+        "unsqueeze" => v(0)?.unsqueeze(i("dim")?).map_err(e)?,
         other => return Err(format!("unknown op {other}")),
     })
+}
+
+/// Ops whose output is an integer tensor (no gradients): the output compared exactly.
+fn integer_output<T: Element>(
+    op: &str,
+    a: &Value,
+    x: &[Option<Var<T>>],
+    want: &Value,
+) -> Option<Result<(), String>> {
+    let got = match op {
+        "argmax" => {
+            let (dim, keep) = (a["dim"].as_i64()? as isize, a["keepdim"].as_bool()?);
+            x[0].as_ref()?.argmax(dim, keep).map_err(|e| e.to_string())
+        }
+        _ => return None,
+    };
+    Some(got.and_then(|got| {
+        let want_data: Vec<i64> = want["data"]
+            .as_array()
+            .ok_or("no output data")?
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let want_dims: Vec<usize> = want["shape"]
+            .as_array()
+            .ok_or("no output shape")?
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        if got.dims() != want_dims || got.data() != want_data {
+            return Err(format!(
+                "output {got:?}, want {want_data:?} of shape {want_dims:?}"
+            ));
+        }
+        Ok(())
+    }))
 }
 
 fn close(got: &[f64], want: &[f64], atol: f64, rtol: f64) -> Result<(), String> {
@@ -295,27 +361,37 @@ fn run_case<T: Element>(case: &Value, atol: f64, rtol: f64) -> Outcome {
     Outcome { first, hvp }
 }
 
-/// The case's inputs: float tensors as leaves, integer ones (labels) as `None` plus the
-/// labels themselves.
-type Inputs<T> = (Vec<Option<Var<T>>>, Vec<usize>);
+/// The case's inputs by position: float tensors as leaves, integer ones (labels,
+/// indices, conditions) as integer tensors.
+type Inputs<T> = (Vec<Option<Var<T>>>, Vec<Option<IntTensor>>);
 
 fn leaves<T: Element>(tape: &Tape<T>, case: &Value) -> Result<Inputs<T>, String> {
     let mut inputs = Vec::new();
-    let mut labels = Vec::new();
+    let mut ints = Vec::new();
     for inp in case["inputs"].as_array().ok_or("no inputs")? {
         if inp["dtype"].as_str() == Some("i64") {
-            labels = inp["data"]
+            let data = inp["data"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|l| l.as_i64().unwrap() as usize)
+                .map(|l| l.as_i64().unwrap())
                 .collect();
+            let dims: Vec<usize> = inp["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            ints.push(Some(
+                IntTensor::from_vec(data, &dims).map_err(|e| e.to_string())?,
+            ));
             inputs.push(None);
         } else {
+            ints.push(None);
             inputs.push(Some(tape.leaf(tensor::<T>(inp)?)));
         }
     }
-    Ok((inputs, labels))
+    Ok((inputs, ints))
 }
 
 fn wide<T: Element>(t: &Tensor<T>) -> Vec<f64> {
@@ -359,12 +435,15 @@ fn compare_list<T: Element>(
 
 fn first_order<T: Element>(
     case: &Value,
-    (inputs, labels): &Inputs<T>,
+    (inputs, ints): &Inputs<T>,
     atol: f64,
     rtol: f64,
 ) -> Result<(), String> {
     let op = case["op"].as_str().ok_or("no op")?;
-    let y = apply::<T>(op, &case["attrs"], inputs, labels)?;
+    if let Some(r) = integer_output(op, &case["attrs"], inputs, &case["output"]) {
+        return r;
+    }
+    let y = apply::<T>(op, &case["attrs"], inputs, ints)?;
     let want_y = tensor::<f64>(&case["output"])?;
     if y.dims() != want_y.dims() {
         return Err(format!(
@@ -390,13 +469,13 @@ fn first_order<T: Element>(
 /// (`create_graph`) and differentiated again, as the fixtures' README defines it.
 fn second_order<T: Element>(
     case: &Value,
-    (inputs, labels): &Inputs<T>,
+    (inputs, ints): &Inputs<T>,
     atol: f64,
     rtol: f64,
 ) -> Result<(), String> {
     let e = |e: chainrule_autograd::Error| e.to_string();
     let op = case["op"].as_str().ok_or("no op")?;
-    let y = apply::<T>(op, &case["attrs"], inputs, labels)?;
+    let y = apply::<T>(op, &case["attrs"], inputs, ints)?;
     let tape = y.tape().clone();
     let v = tape.constant(tensor::<T>(&case["grad_output"])?);
     let floats: Vec<&Var<T>> = inputs.iter().flatten().collect();

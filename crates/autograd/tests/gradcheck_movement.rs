@@ -1,5 +1,6 @@
 #![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
-//! gradcheck in f64 for reshape, flatten, permute, transpose, broadcast_to, concat, narrow.
+//! gradcheck in f64 for reshape, flatten, permute, transpose, broadcast_to, concat, narrow,
+//! stack, squeeze and unsqueeze.
 
 mod common;
 use common::gradchecks;
@@ -58,5 +59,24 @@ proptest! {
         let x = rand_tensor(&dims, -1.0, 1.0, seed);
         gradchecks(|v| v[0].permute(&perm), &[x.clone()]).unwrap();
         gradchecks(|v| v[0].transpose(0, -1), &[x]).unwrap();
+    }
+
+    #[test]
+    fn stack_squeeze_unsqueeze_of_random_shapes_match(
+        dims in prop::collection::vec(1usize..3, 0..4), parts in 1usize..4, seed in 0u64..1000,
+    ) {
+        let n = dims.len() as isize;
+        let dim = (seed as isize % (2 * n + 2)) - (n + 1); // any of -(n+1)..=n
+        let xs: Vec<_> = (0..parts).map(|k| rand_tensor(&dims, -1.0, 1.0, seed + k as u64)).collect();
+        gradchecks(|v| Ok(Var::stack(&v.iter().collect::<Vec<_>>(), dim)?.square()), &xs).unwrap();
+        let y = Var::stack(&[&chainrule_autograd::Tape::<f64>::new().leaf(xs[0].clone())], dim).unwrap();
+        let d = if dim < 0 { dim + n + 1 } else { dim } as usize;
+        let mut want = dims.clone();
+        want.insert(d, 1);
+        prop_assert_eq!(y.dims(), &want[..]);
+        gradchecks(|v| Ok(v[0].unsqueeze(dim)?.squeeze(None)?.square()), &[xs[0].clone()]).unwrap();
+        if n > 0 {
+            gradchecks(|v| Ok(v[0].squeeze(Some(-1))?.tanh()), &[xs[0].clone()]).unwrap();
+        }
     }
 }

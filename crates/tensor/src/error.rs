@@ -35,6 +35,18 @@ pub enum TensorError {
         /// The number of classes.
         classes: usize,
     },
+    /// An index (of `gather`, `index_select`, `embedding`, ...) outside `0..bound`.
+    #[error("index {index} at position {position:?} is outside 0..{bound} (dim {dim} of the indexed tensor)")]
+    IndexOutOfRange {
+        /// The offending value.
+        index: i64,
+        /// Its position in the index tensor.
+        position: Vec<usize>,
+        /// The extent of the indexed dim.
+        bound: usize,
+        /// The indexed dim.
+        dim: usize,
+    },
     /// A reduction over no elements, which has no value (mean, max, logsumexp).
     #[error("reduction over zero elements (shape {shape})")]
     EmptyReduction {

@@ -14,6 +14,7 @@
 
 mod element;
 mod error;
+mod int_tensor;
 pub mod kernels;
 mod shape;
 pub mod special;
@@ -21,6 +22,7 @@ mod tensor;
 
 pub use element::Element;
 pub use error::{TensorError, TensorResult};
+pub use int_tensor::IntTensor;
 pub use kernels::conv::Conv2dParams;
 pub use kernels::pool::{AvgPool2dParams, MaxPool2dParams};
 pub use shape::Shape;

@@ -103,6 +103,24 @@ impl Shape {
         s
     }
 
+    /// The multi-index of flat (row-major) position `k`.
+    ///
+    /// ```
+    /// let s = chainrule_tensor::Shape::new(&[2, 3])?;
+    /// assert_eq!(s.unravel(4), vec![1, 1]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    pub fn unravel(&self, mut k: usize) -> Vec<usize> {
+        let mut index = vec![0; self.ndim()];
+        for (slot, &d) in index.iter_mut().zip(self.0.iter()).rev() {
+            if d > 0 {
+                *slot = k % d;
+                k /= d;
+            }
+        }
+        index
+    }
+
     /// Resolves a possibly negative dim (`-1` is the last) against this shape.
     ///
     /// # Errors

@@ -27,6 +27,112 @@ impl<T: Element> Var<T> {
         )
     }
 
+    /// The same data under `shape`, recorded as `op` (flatten, squeeze, unsqueeze).
+    fn view_as(&self, op: &'static str, site: Site, shape: &[isize]) -> Result<Var<T>> {
+        let y = self.value().reshape(shape).in_op(op, site)?;
+        let back = self.dims().to_vec();
+        self.tape()
+            .record_at(op, site, y, &[self], move |g: &Operand<T>, _: &[bool]| {
+                Ok(one(g.reshape(&back)?))
+            })
+    }
+
+    /// Removes dim `dim` if its extent is 1 (else returns the same shape), or with
+    /// `None` every dim of extent 1 (PyTorch's `squeeze`).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[1, 3, 1])?);
+    /// assert_eq!(x.squeeze(Some(0))?.dims(), &[3, 1]);
+    /// assert_eq!(x.squeeze(Some(1))?.dims(), &[1, 3, 1]);
+    /// assert_eq!(x.squeeze(None)?.dims(), &[3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `dim` out of range.
+    #[track_caller]
+    pub fn squeeze(&self, dim: Option<isize>) -> Result<Var<T>> {
+        let site = Site::caller();
+        let dims = self.dims();
+        let keep: Vec<isize> = match dim {
+            None => signed(&dims.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>()),
+            Some(dim) => {
+                let d = self.shape().resolve_dim(dim).in_op("squeeze", site)?;
+                let mut s = signed(dims);
+                if dims[d] == 1 {
+                    s.remove(d);
+                }
+                s
+            }
+        };
+        self.view_as("squeeze", site, &keep)
+    }
+
+    /// Inserts a dim of extent 1 at `dim`, which may be `-(ndim+1)..=ndim` (PyTorch's
+    /// `unsqueeze`).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let x = Tape::<f32>::new().leaf(Tensor::zeros(&[2, 3])?);
+    /// assert_eq!(x.unsqueeze(1)?.dims(), &[2, 1, 3]);
+    /// assert_eq!(x.unsqueeze(-1)?.dims(), &[2, 3, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `dim` out of range.
+    #[track_caller]
+    pub fn unsqueeze(&self, dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let d = insert_position(self.shape(), dim).in_op("unsqueeze", site)?;
+        let mut s = signed(self.dims());
+        s.insert(d, 1);
+        self.view_as("unsqueeze", site, &s)
+    }
+
+    /// Joins same-shaped parts along a new dim `dim` (PyTorch's `stack`; `dim` may be
+    /// `-(ndim+1)..=ndim`).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor, Var};
+    /// let tape = Tape::<f32>::new();
+    /// let (a, b) = (tape.leaf(Tensor::zeros(&[2, 3])?), tape.leaf(Tensor::ones(&[2, 3])?));
+    /// assert_eq!(Var::stack(&[&a, &b], 0)?.dims(), &[2, 2, 3]);
+    /// assert_eq!(Var::stack(&[&a, &b], -1)?.dims(), &[2, 3, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No parts, parts of different shapes, `dim` out of range, parts on different
+    /// tapes.
+    #[track_caller]
+    pub fn stack(parts: &[&Var<T>], dim: isize) -> Result<Var<T>> {
+        let site = Site::caller();
+        let first = parts.first().ok_or(crate::Error::Op {
+            op: "stack",
+            site,
+            source: chainrule_tensor::TensorError::Shape("stack of no tensors".into()),
+        })?;
+        if let Some(p) = parts.iter().find(|p| p.shape() != first.shape()) {
+            return Err(crate::Error::Op {
+                op: "stack",
+                site,
+                source: chainrule_tensor::TensorError::Shape(format!(
+                    "parts of shapes {} and {} (stack needs equal shapes)",
+                    first.shape(),
+                    p.shape()
+                )),
+            });
+        }
+        let d = insert_position(first.shape(), dim).in_op("stack", site)?;
+        let lifted = parts
+            .iter()
+            .map(|p| p.unsqueeze(d as isize))
+            .collect::<Result<Vec<_>>>()?;
+        Var::concat(&lifted.iter().collect::<Vec<_>>(), d as isize)
+    }
+
     /// Flattens dims `start_dim..` into one (PyTorch's `flatten(start_dim)`).
     ///
     /// ```
@@ -49,15 +155,7 @@ impl<T: Element> Var<T> {
         // an empty batch [0, 3, 12, 12] flattens to [0, 432], as in PyTorch
         let mut shape = signed(&self.dims()[..d]);
         shape.push(self.dims()[d..].iter().product::<usize>() as isize);
-        let y = self.value().reshape(&shape).in_op("flatten", site)?;
-        let back = self.dims().to_vec();
-        self.tape().record_at(
-            "flatten",
-            site,
-            y,
-            &[self],
-            move |g: &Operand<T>, _: &[bool]| Ok(one(g.reshape(&back)?)),
-        )
+        self.view_as("flatten", site, &shape)
     }
 
     /// Reorders dims: output dim `i` is input dim `dims[i]`.
@@ -239,4 +337,18 @@ impl<T: Element> Var<T> {
             move |g: &Operand<T>, _: &[bool]| Ok(one(g.narrow(dim, start, length)?)),
         )
     }
+}
+
+/// Where a new dim goes for `dim` in `-(ndim+1)..=ndim`.
+fn insert_position(shape: &Shape, dim: isize) -> chainrule_tensor::TensorResult<usize> {
+    let n = shape.ndim() as isize + 1;
+    let d = if dim < 0 { dim + n } else { dim };
+    if d < 0 || d >= n {
+        return Err(chainrule_tensor::TensorError::DimOutOfRange {
+            dim,
+            ndim: shape.ndim(),
+            shape: shape.clone(),
+        });
+    }
+    Ok(d as usize)
 }

@@ -85,6 +85,25 @@ impl<T: Element> Var<T> {
         self.tape().record_at(op, site, y, &[self], rule)
     }
 
+    /// The index of the first maximum along `dim`, as an integer tensor (PyTorch's
+    /// `argmax`); no gradient flows through an index.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Tape, Tensor};
+    /// let x = Tape::<f32>::new().leaf(Tensor::from_vec(vec![1.0, 3.0, 3.0, 5.0, 0.0, 2.0], &[2, 3])?);
+    /// assert_eq!(x.argmax(-1, false)?.data(), &[1, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `dim` out of range, or an empty dim.
+    #[track_caller]
+    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<chainrule_tensor::IntTensor> {
+        let site = Site::caller();
+        let d = self.shape().resolve_dim(dim).in_op("argmax", site)?;
+        self.value().argmax(d, keepdim).in_op("argmax", site)
+    }
+
     /// Maximum along `dim`; the gradient goes to the first maximal element only.
     ///
     /// # Errors

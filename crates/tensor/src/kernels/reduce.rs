@@ -2,7 +2,7 @@
 
 use super::{broadcast_strides, for_each_offset};
 use crate::tensor::{alloc_empty, alloc_zeroed};
-use crate::{Element, Shape, Tensor, TensorError, TensorResult};
+use crate::{Element, IntTensor, Shape, Tensor, TensorError, TensorResult};
 
 /// Sums `values` with an `f64` accumulator, rounding once at the end: an `f32` sum of
 /// 10⁷ terms then stays within one rounding of the exact value (a sequential `f32` sum
@@ -206,6 +206,24 @@ impl<T: Element> Tensor<T> {
             }
         }
         Ok((Tensor::from_parts(out_shape, vals), arg))
+    }
+
+    /// The index of the first maximum along `dim` (PyTorch's `argmax`; NaN counts as
+    /// the maximum).
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![1.0, 3.0, 3.0, 5.0, 0.0, 2.0], &[2, 3])?;
+    /// assert_eq!(x.argmax(1, false)?.data(), &[1, 0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `dim` out of range or of extent 0.
+    pub fn argmax(&self, dim: usize, keepdim: bool) -> TensorResult<IntTensor> {
+        let (vals, arg) = self.max_dim(dim, keepdim)?;
+        // an index along one dim is below its extent, which a shape keeps under i64::MAX
+        IntTensor::from_vec(arg.into_iter().map(|a| a as i64).collect(), vals.dims())
     }
 
     /// `log Σ exp` along `dim`, shifted by the maximum so it stays finite; −∞ over an

@@ -30,6 +30,9 @@ fn implemented_attrs(op: &str) -> Option<&'static [&'static str]> {
         "gather" | "index_select" | "scatter_add" | "stack" | "squeeze" | "unsqueeze" => &["dim"],
         "embedding" => &["padding_idx"],
         "argmax" => &["dim", "keepdim"],
+        "var" | "std" => &["dims", "correction", "keepdim"],
+        "norm" => &["p", "dims", "keepdim"],
+        "cumsum" => &["dim"],
         "gelu" => &["approximate"],
         "softplus" => &["beta", "threshold"],
         "elu" => &["alpha"],
@@ -279,6 +282,17 @@ fn apply<T: Element>(
             Var::stack(&parts, i("dim")?).map_err(e)?
         }
         "squeeze" => v(0)?.squeeze(dim_or_none("dim")).map_err(e)?,
+        "var" | "std" | "norm" => {
+            let dims = (!a["dims"].is_null()).then(|| isize_list(&a["dims"]));
+            let (dims, keep) = (dims.as_deref(), b("keepdim")?);
+            match op {
+                "var" => v(0)?.var(dims, i("correction")? as usize, keep),
+                "std" => v(0)?.std(dims, i("correction")? as usize, keep),
+                _ => v(0)?.norm(f("p")?, dims, keep),
+            }
+            .map_err(e)?
+        }
+        "cumsum" => v(0)?.cumsum(i("dim")?).map_err(e)?,
         "unsqueeze" => v(0)?.unsqueeze(i("dim")?).map_err(e)?,
         other => return Err(format!("unknown op {other}")),
     })

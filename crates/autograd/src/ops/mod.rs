@@ -9,7 +9,9 @@ mod matmul;
 mod movement;
 mod pool;
 pub(crate) mod reduce;
+mod scan;
 mod softmax;
+mod statistics;
 mod unary;
 
 pub use loss::Reduction;

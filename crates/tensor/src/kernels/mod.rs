@@ -7,6 +7,7 @@ pub mod matmul;
 pub mod movement;
 pub mod pool;
 pub mod reduce;
+pub mod scan;
 pub mod softmax;
 
 /// Elementwise work below this many elements stays on the calling thread: waking a

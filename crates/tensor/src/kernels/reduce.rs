@@ -1,4 +1,4 @@
-//! Reductions: sum and mean over any dims, max and logsumexp along one dim.
+//! Reductions: sum, mean and max over any dims, max and logsumexp along one dim.
 
 use super::{broadcast_strides, for_each_offset};
 use crate::tensor::{alloc_empty, alloc_zeroed};
@@ -146,6 +146,31 @@ impl<T: Element> Tensor<T> {
         let mut out = alloc_empty(kept)?;
         out.extend(acc.into_iter().map(T::from_f64));
         Ok(out)
+    }
+
+    /// Maximum over `dims` (resolved), keeping them as 1s when `keepdim`; NaN wins, as
+    /// in PyTorch's `amax`.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let t = Tensor::<f32>::from_vec(vec![1.0, 5.0, -2.0, 3.0], &[2, 2])?;
+    /// assert_eq!(t.amax_dims(&[0, 1], false)?.data(), &[5.0]);
+    /// assert_eq!(t.amax_dims(&[1], true)?.data(), &[5.0, 3.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A dim out of range or repeated, or a reduction over no elements.
+    pub fn amax_dims(&self, dims: &[usize], keepdim: bool) -> TensorResult<Tensor<T>> {
+        self.reduced_count(dims)?;
+        let kept = reduced_shape(self.shape(), dims, true)?;
+        let out_shape = reduced_shape(self.shape(), dims, keepdim)?;
+        let so = broadcast_strides(&kept, self.ndim());
+        let mut out = alloc_empty(&kept)?;
+        out.resize(kept.numel(), T::NEG_INFINITY);
+        let src = self.data();
+        for_each_offset(self.dims(), [&so], |i, [o]| out[o] = out[o].max(src[i]));
+        Ok(Tensor::from_parts(out_shape, out))
     }
 
     /// Mean over `dims` (resolved). A mean over no elements is NaN, as in PyTorch.

@@ -52,7 +52,8 @@ mod var;
 
 pub use anomaly::AnomalyGuard;
 pub use chainrule_tensor::{
-    AvgPool2dParams, Conv2dParams, Element, IntTensor, MaxPool2dParams, Shape, Tensor, TensorError,
+    AsIntTensor, AvgPool2dParams, Conv2dParams, ConvTranspose2dParams, Element, IntTensor,
+    MaxPool2dParams, Shape, Tensor, TensorError,
 };
 pub use error::{Error, GradcheckMismatch, Result, Site};
 pub use grad::{grad, GradOptions};
@@ -61,7 +62,10 @@ pub use gradcheck::{
 };
 pub use grads::Gradients;
 pub use operand::{Grads, Operand, Saved};
-pub use ops::{Reduction, Unary};
+pub use ops::{
+    AttentionOptions, BatchNormOptions, CrossEntropyOptions, InterpolateMode, InterpolateSize,
+    LstmState, PadMode, Reduction, RnnWeights, RunningStats, Unary,
+};
 pub use param::{Param, ParamId};
 pub use paramcheck::{gradcheck_params, gradgradcheck_params};
 pub use recompute::checkpoint;

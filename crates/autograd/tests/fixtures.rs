@@ -7,8 +7,9 @@
 mod common;
 
 use chainrule_autograd::{
-    grad, AvgPool2dParams, Conv2dParams, Element, GradOptions, IntTensor, MaxPool2dParams,
-    Reduction, Tape, Tensor, Var,
+    grad, AttentionOptions, AvgPool2dParams, BatchNormOptions, Conv2dParams, ConvTranspose2dParams,
+    Element, GradOptions, IntTensor, InterpolateMode, InterpolateSize, MaxPool2dParams, PadMode,
+    Reduction, RnnWeights, RunningStats, Tape, Tensor, Var,
 };
 use serde_json::Value;
 
@@ -33,6 +34,14 @@ fn implemented_attrs(op: &str) -> Option<&'static [&'static str]> {
         "var" | "std" => &["dims", "correction", "keepdim"],
         "norm" => &["p", "dims", "keepdim"],
         "cumsum" => &["dim"],
+        "batch_norm" => &["training", "momentum", "eps"],
+        "conv_transpose2d" => &["stride", "padding", "output_padding", "dilation", "groups"],
+        "layer_norm" => &["normalized_shape", "eps"],
+        "group_norm" => &["num_groups", "eps"],
+        "pad" => &["pad", "mode", "value"],
+        "interpolate" => &["size", "scale_factor", "mode", "align_corners"],
+        "scaled_dot_product_attention" => &["is_causal", "scale"],
+        "lstm" | "gru" => &["hidden_size"],
         "gelu" => &["approximate"],
         "softplus" => &["beta", "threshold"],
         "elu" => &["alpha"],
@@ -57,7 +66,14 @@ fn implemented_attrs(op: &str) -> Option<&'static [&'static str]> {
             "count_include_pad",
         ],
         "adaptive_avg_pool2d" => &["output_size"],
-        "cross_entropy" | "nll_loss" | "mse_loss" | "bce_with_logits" => &["reduction"],
+        "nll_loss" | "mse_loss" | "bce_with_logits" | "l1_loss" | "binary_cross_entropy" => {
+            &["reduction"]
+        }
+        "cross_entropy" => &["reduction", "label_smoothing", "ignore_index"],
+        "smooth_l1_loss" => &["reduction", "beta"],
+        "huber_loss" => &["reduction", "delta"],
+        "kl_div" => &["reduction", "log_target"],
+        "cosine_similarity" => &["dim", "eps"],
         _ => return None,
     })
 }
@@ -69,7 +85,7 @@ fn unsupported(case: &Value) -> Option<String> {
     let Some(known) = implemented_attrs(op) else {
         return Some(op.to_string());
     };
-    let at_default = |k: &str, v: &Value| v.is_null() || (k == "label_smoothing" && v == 0.0);
+    let at_default = |_: &str, v: &Value| v.is_null();
     let extra: Vec<&str> = case["attrs"]
         .as_object()
         .into_iter()
@@ -111,6 +127,7 @@ fn reduction(v: &Value) -> Result<Reduction, String> {
         Some("mean") => Ok(Reduction::Mean),
         Some("sum") => Ok(Reduction::Sum),
         Some("none") => Ok(Reduction::None),
+        Some("batchmean") => Ok(Reduction::BatchMean),
         r => Err(format!("unknown reduction {r:?}")),
     }
 }
@@ -129,6 +146,7 @@ fn apply<T: Element>(
     a: &Value,
     x: &[Option<Var<T>>],
     ints: &[Option<IntTensor>],
+    state: &mut Option<RunningStats<T>>,
 ) -> Result<Var<T>, String> {
     let v = |i: usize| {
         x[i].as_ref()
@@ -147,6 +165,15 @@ fn apply<T: Element>(
         .collect();
     let labels = &labels[..];
     let dim_or_none = |k: &str| a[k].as_i64().map(|d| d as isize);
+    let opt = |i: usize| x.get(i).and_then(Option::as_ref);
+    let usizes =
+        |k: &str| -> Vec<usize> { isize_list(&a[k]).into_iter().map(|d| d as usize).collect() };
+    // a state [1, n, h] of the one-layer recurrent fixtures as [n, h]
+    let state0 = |i: usize| -> Result<Var<T>, String> {
+        let s = v(i)?;
+        s.reshape(&[s.dims()[1] as isize, s.dims()[2] as isize])
+            .map_err(|e| e.to_string())
+    };
     let e = |e: chainrule_autograd::Error| e.to_string();
     let f = |k: &str| a[k].as_f64().ok_or_else(|| format!("attr {k} missing"));
     let i = |k: &str| {
@@ -265,7 +292,30 @@ fn apply<T: Element>(
             .map_err(e)?,
         "softmax" => v(0)?.softmax(i("dim")?).map_err(e)?,
         "log_softmax" => v(0)?.log_softmax(i("dim")?).map_err(e)?,
-        "cross_entropy" => v(0)?.cross_entropy(labels, reduction(a)?).map_err(e)?,
+        "cross_entropy" => {
+            let opts = chainrule_autograd::CrossEntropyOptions {
+                reduction: reduction(a)?,
+                label_smoothing: a["label_smoothing"].as_f64().unwrap_or(0.0),
+                ignore_index: Some(a["ignore_index"].as_i64().unwrap_or(-100)),
+            };
+            v(0)?.cross_entropy_with(int(1)?, opts).map_err(e)?
+        }
+        "l1_loss" => v(0)?.l1_loss(v(1)?, reduction(a)?).map_err(e)?,
+        "smooth_l1_loss" => v(0)?
+            .smooth_l1_loss(v(1)?, reduction(a)?, f("beta")?)
+            .map_err(e)?,
+        "huber_loss" => v(0)?
+            .huber_loss(v(1)?, reduction(a)?, f("delta")?)
+            .map_err(e)?,
+        "binary_cross_entropy" => v(0)?
+            .binary_cross_entropy(v(1)?, reduction(a)?)
+            .map_err(e)?,
+        "kl_div" => v(0)?
+            .kl_div(v(1)?, reduction(a)?, b("log_target")?)
+            .map_err(e)?,
+        "cosine_similarity" => v(0)?
+            .cosine_similarity(v(1)?, i("dim")?, f("eps")?)
+            .map_err(e)?,
         "nll_loss" => v(0)?.nll_loss(labels, reduction(a)?).map_err(e)?,
         "mse_loss" => v(0)?.mse_loss(v(1)?, reduction(a)?).map_err(e)?,
         "bce_with_logits" => v(0)?.bce_with_logits(v(1)?, reduction(a)?).map_err(e)?,
@@ -293,6 +343,95 @@ fn apply<T: Element>(
             .map_err(e)?
         }
         "cumsum" => v(0)?.cumsum(i("dim")?).map_err(e)?,
+        "batch_norm" => {
+            *state = Some(RunningStats {
+                mean: v(1)?.value().clone(),
+                var: v(2)?.value().clone(),
+            });
+            let opts = BatchNormOptions {
+                training: b("training")?,
+                momentum: f("momentum")?,
+                eps: f("eps")?,
+            };
+            v(0)?
+                .batch_norm(state.as_mut(), opt(3), opt(4), opts)
+                .map_err(e)?
+        }
+        "conv_transpose2d" => {
+            let p = ConvTranspose2dParams {
+                stride: pair(a, "stride")?,
+                padding: pair(a, "padding")?,
+                output_padding: pair(a, "output_padding")?,
+                dilation: pair(a, "dilation")?,
+                groups: i("groups")? as usize,
+            };
+            v(0)?.conv_transpose2d(v(1)?, opt(2), p).map_err(e)?
+        }
+        "layer_norm" => v(0)?
+            .layer_norm(&usizes("normalized_shape"), opt(1), opt(2), f("eps")?)
+            .map_err(e)?,
+        "group_norm" => v(0)?
+            .group_norm(i("num_groups")? as usize, opt(1), opt(2), f("eps")?)
+            .map_err(e)?,
+        "pad" => {
+            let mode = match a["mode"].as_str() {
+                Some("constant") => PadMode::Constant,
+                Some("reflect") => PadMode::Reflect,
+                Some("replicate") => PadMode::Replicate,
+                m => return Err(format!("pad mode {m:?}")),
+            };
+            v(0)?.pad(&usizes("pad"), mode, f("value")?).map_err(e)?
+        }
+        "interpolate" => {
+            let size = if a["size"].is_null() {
+                let s: Vec<f64> = a["scale_factor"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                InterpolateSize::Scale([s[0], s[1]])
+            } else {
+                let s = usizes("size");
+                InterpolateSize::Size([s[0], s[1]])
+            };
+            let mode = match a["mode"].as_str() {
+                Some("nearest") => InterpolateMode::Nearest,
+                Some("bilinear") => InterpolateMode::Bilinear {
+                    align_corners: b("align_corners")?,
+                },
+                m => return Err(format!("interpolate mode {m:?}")),
+            };
+            v(0)?.interpolate(size, mode).map_err(e)?
+        }
+        "scaled_dot_product_attention" => {
+            let opts = AttentionOptions {
+                is_causal: b("is_causal")?,
+                scale: a["scale"].as_f64(),
+                attn_mask: None,
+            };
+            v(0)?
+                .scaled_dot_product_attention(v(1)?, v(2)?, &opts)
+                .map_err(e)?
+        }
+        "lstm" => {
+            let w = RnnWeights {
+                w_ih: v(3)?,
+                w_hh: v(4)?,
+                b_ih: opt(5),
+                b_hh: opt(6),
+            };
+            v(0)?.lstm(&state0(1)?, &state0(2)?, &w).map_err(e)?.0
+        }
+        "gru" => {
+            let w = RnnWeights {
+                w_ih: v(2)?,
+                w_hh: v(3)?,
+                b_ih: opt(4),
+                b_hh: opt(5),
+            };
+            v(0)?.gru(&state0(1)?, &w).map_err(e)?.0
+        }
         "unsqueeze" => v(0)?.unsqueeze(i("dim")?).map_err(e)?,
         other => return Err(format!("unknown op {other}")),
     })
@@ -457,7 +596,15 @@ fn first_order<T: Element>(
     if let Some(r) = integer_output(op, &case["attrs"], inputs, &case["output"]) {
         return r;
     }
-    let y = apply::<T>(op, &case["attrs"], inputs, ints)?;
+    let mut state = None;
+    let y = apply::<T>(op, &case["attrs"], inputs, ints, &mut state)?;
+    // batch norm's running statistics after its update
+    if let (Some(want), Some(got)) = (case.get("state_after"), &state) {
+        for (key, t) in [("running_mean", &got.mean), ("running_var", &got.var)] {
+            let w = tensor::<f64>(&want[key])?;
+            close(&wide(t), w.data(), atol, rtol).map_err(|m| format!("{key} {m}"))?;
+        }
+    }
     let want_y = tensor::<f64>(&case["output"])?;
     if y.dims() != want_y.dims() {
         return Err(format!(
@@ -489,7 +636,7 @@ fn second_order<T: Element>(
 ) -> Result<(), String> {
     let e = |e: chainrule_autograd::Error| e.to_string();
     let op = case["op"].as_str().ok_or("no op")?;
-    let y = apply::<T>(op, &case["attrs"], inputs, ints)?;
+    let y = apply::<T>(op, &case["attrs"], inputs, ints, &mut None)?;
     let tape = y.tape().clone();
     let v = tape.constant(tensor::<T>(&case["grad_output"])?);
     let floats: Vec<&Var<T>> = inputs.iter().flatten().collect();

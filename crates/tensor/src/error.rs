@@ -25,11 +25,11 @@ pub enum TensorError {
         /// Why its value is rejected.
         reason: String,
     },
-    /// A class label outside `0..classes`.
+    /// A class label outside `0..classes` (and not the ignored index).
     #[error("label {label} at index {index} is outside 0..{classes}")]
     LabelOutOfRange {
         /// The offending label.
-        label: usize,
+        label: i64,
         /// Its position in the label list.
         index: usize,
         /// The number of classes.

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -170,5 +171,44 @@ impl fmt::Debug for IntTensor {
             write!(f, " …")?;
         }
         Ok(())
+    }
+}
+
+/// Anything that can serve as integer labels or indices: an [`IntTensor`], or `usize`
+/// values in a slice, array or `Vec` (1-D), so `x.cross_entropy(&[0, 3], r)` and
+/// `x.cross_entropy(&labels_tensor, r)` both read naturally.
+///
+/// ```
+/// use chainrule_tensor::{AsIntTensor, IntTensor};
+/// assert_eq!(vec![2usize, 1].as_int_tensor().data(), &[2, 1]);
+/// let t = IntTensor::from(vec![-100, 4]);
+/// assert_eq!(t.as_int_tensor().data(), &[-100, 4]);
+/// ```
+pub trait AsIntTensor {
+    /// The values as an integer tensor (borrowed when they already are one).
+    fn as_int_tensor(&self) -> Cow<'_, IntTensor>;
+}
+
+impl AsIntTensor for IntTensor {
+    fn as_int_tensor(&self) -> Cow<'_, IntTensor> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsIntTensor for [usize] {
+    fn as_int_tensor(&self) -> Cow<'_, IntTensor> {
+        Cow::Owned(IntTensor::from_labels(self))
+    }
+}
+
+impl<const N: usize> AsIntTensor for [usize; N] {
+    fn as_int_tensor(&self) -> Cow<'_, IntTensor> {
+        Cow::Owned(IntTensor::from_labels(self))
+    }
+}
+
+impl AsIntTensor for Vec<usize> {
+    fn as_int_tensor(&self) -> Cow<'_, IntTensor> {
+        Cow::Owned(IntTensor::from_labels(self))
     }
 }

@@ -22,8 +22,8 @@ mod tensor;
 
 pub use element::Element;
 pub use error::{TensorError, TensorResult};
-pub use int_tensor::IntTensor;
-pub use kernels::conv::Conv2dParams;
+pub use int_tensor::{AsIntTensor, IntTensor};
+pub use kernels::conv::{Conv2dParams, ConvTranspose2dParams};
 pub use kernels::pool::{AvgPool2dParams, MaxPool2dParams};
 pub use shape::Shape;
 pub use tensor::Tensor;

@@ -2,7 +2,7 @@
 //! gradients the backward is split into two ops, the input gradient and the weight
 //! gradient, which with the convolution itself are each other's adjoints.
 
-use chainrule_tensor::{Conv2dParams, Element, Shape};
+use chainrule_tensor::{Conv2dParams, ConvTranspose2dParams, Element, Shape, TensorError};
 
 use crate::error::InOp;
 use crate::{Grads, Operand, Result, Saved, Site, Var};
@@ -75,12 +75,79 @@ impl<T: Element> Var<T> {
         self.tape().record_at("conv2d", site, y, &inputs, rule)
     }
 
-    /// The input gradient of a convolution as an op: `self` is the output gradient.
-    /// Its backward is `conv2d` (towards `self`) and the weight gradient (towards `w`).
+    /// 2-D transposed convolution (PyTorch's `conv_transpose2d`) of `[n, c_in, h, w]`
+    /// with a weight `[c_in, c_out/groups, kh, kw]` and optional bias `[c_out]`: the
+    /// input gradient of the convolution with the same attributes, so the two are each
+    /// other's adjoints.
+    ///
+    /// ```
+    /// use chainrule_autograd::{ConvTranspose2dParams, Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.constant(Tensor::ones(&[1, 2, 4, 4])?);
+    /// let w = tape.leaf(Tensor::ones(&[2, 3, 2, 2])?);
+    /// let up = ConvTranspose2dParams { stride: [2, 2], ..Default::default() };
+    /// let y = x.conv_transpose2d(&w, None, up)?;
+    /// assert_eq!((y.dims(), y.value().data()[0]), (&[1, 3, 8, 8][..], 2.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Non-4-D operands, input channels other than the weight's first dim or not
+    /// divisible by groups, an output padding not below the stride, a bias that is not
+    /// `[c_out]`, an output of no size.
     #[track_caller]
-    fn conv2d_input_grad(&self, w: &Var<T>, input: &Shape, p: Conv2dParams) -> Result<Var<T>> {
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Var<T>,
+        bias: Option<&Var<T>>,
+        params: ConvTranspose2dParams,
+    ) -> Result<Var<T>> {
         let site = Site::caller();
-        let op = "conv2d_input_grad";
+        let op = "conv_transpose2d";
+        let (&[n, c_in, h, w], &[wc, per_group, kh, kw]) = (self.dims(), weight.dims()) else {
+            return Err(shape_error(
+                op,
+                site,
+                format!(
+                    "input {} and weight {} must be 4-D",
+                    self.shape(),
+                    weight.shape()
+                ),
+            ));
+        };
+        let g = params.groups;
+        if g == 0 || wc != c_in || c_in % g != 0 {
+            return Err(shape_error(op, site, format!("input {} with weight {} and groups {g}: the weight's first dim must be the input channels, divisible by groups", self.shape(), weight.shape())));
+        }
+        let c_out = per_group * g;
+        if let Some(b) = bias.filter(|b| b.dims() != [c_out]) {
+            return Err(shape_error(
+                op,
+                site,
+                format!("bias {} for {c_out} output channels", b.shape()),
+            ));
+        }
+        let [oh, ow] = params.output_hw([h, w], [kh, kw]).in_op(op, site)?;
+        let out = Shape::new(&[n, c_out, oh, ow]).in_op(op, site)?;
+        let y = self.conv2d_input_grad(op, weight, &out, params.adjoint_of())?;
+        match bias {
+            Some(b) => y.add(&b.reshape(&[c_out as isize, 1, 1])?),
+            None => Ok(y),
+        }
+    }
+
+    /// The input gradient of a convolution as an op (recorded as `op`): `self` is the
+    /// output gradient. Its backward is `conv2d` (towards `self`) and the weight
+    /// gradient (towards `w`).
+    #[track_caller]
+    fn conv2d_input_grad(
+        &self,
+        op: &'static str,
+        w: &Var<T>,
+        input: &Shape,
+        p: Conv2dParams,
+    ) -> Result<Var<T>> {
+        let site = Site::caller();
         self.tape().check_inputs(op, site, &[self, w])?;
         let y = self
             .value()
@@ -139,7 +206,7 @@ impl<T: Element> Operand<T> {
         self.zip(
             w,
             |g, w| g.conv2d_input_grad(w, input, p),
-            |g, w| g.conv2d_input_grad(w, input, p),
+            |g, w| g.conv2d_input_grad("conv2d_input_grad", w, input, p),
         )
     }
 
@@ -155,5 +222,13 @@ impl<T: Element> Operand<T> {
             |g, x| g.conv2d_weight_grad(x, weight, p),
             |g, x| g.conv2d_weight_grad(x, weight, p),
         )
+    }
+}
+
+fn shape_error(op: &'static str, site: Site, message: String) -> crate::Error {
+    crate::Error::Op {
+        op,
+        site,
+        source: TensorError::Shape(message),
     }
 }

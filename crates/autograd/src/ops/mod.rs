@@ -1,20 +1,29 @@
 //! The differentiable ops, one file per family. Each op is a method on [`crate::Var`]
 //! whose backward rule is written right below its forward.
 
+mod attention;
 mod binary;
 mod conv;
 mod index;
 mod loss;
 mod matmul;
 mod movement;
+mod normalization;
+mod pointwise_loss;
 mod pool;
+mod recurrent;
 pub(crate) mod reduce;
+mod resample;
 mod scan;
 mod softmax;
 mod statistics;
 mod unary;
 
-pub use loss::Reduction;
+pub use attention::AttentionOptions;
+pub use loss::{CrossEntropyOptions, Reduction};
+pub use normalization::{BatchNormOptions, RunningStats};
+pub use recurrent::{LstmState, RnnWeights};
+pub use resample::{InterpolateMode, InterpolateSize, PadMode};
 pub use unary::Unary;
 
 use crate::{Grads, Operand};

@@ -241,9 +241,10 @@ unary_table! {
     /// x for x > 0, `α(eˣ − 1)` otherwise (PyTorch's `elu`)
     Elu(alpha: 0.8) => "elu", elu,
         forward |x| if x > T::ZERO { x } else { T::from_f64(alpha) * x.exp_m1() },
-        derivative |x, y| if x > T::ZERO { T::ONE } else { T::from_f64(alpha) * x.exp() },
+        // the `x ≤ 0` test is PyTorch's: NaN takes the slope-1 branch
+        derivative |x, y| if x <= T::ZERO { T::from_f64(alpha) * x.exp() } else { T::ONE },
         recorded |x, y| {
-            let positive = x.value().map(|v| if v > T::ZERO { T::ONE } else { T::ZERO });
+            let positive = x.value().map(|v| if v <= T::ZERO { T::ZERO } else { T::ONE });
             let negative = x.constant(positive.map(|m| T::ONE - m));
             let d = x.unary(Unary::Exp).scale(alpha).mul(&negative)?;
             Recorded::Expr(d.add(&x.constant(positive))?)

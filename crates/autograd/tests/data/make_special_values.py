@@ -66,9 +66,28 @@ for p in [0.0, 1.0, 2.0, 1.5, 0.5, -1.0]:
     xs = [NAN, 0.0, 0.25, 2.0, INF] if p != int(p) else [NAN, -2.0, 0.0, 0.25, 2.0, INF]
     cases.append(case("powf", lambda x, p=p: x.pow(p), [xs], [len(xs)], {"exponent": p}))
 
+F_ = torch.nn.functional
+for name, fn, attrs in [
+    ("erf", torch.erf, {}),
+    ("gelu", F_.gelu, {"approximate": "none"}),
+    ("gelu", lambda x: F_.gelu(x, approximate="tanh"), {"approximate": "tanh"}),
+    ("silu", F_.silu, {}),
+    ("log_sigmoid", F_.logsigmoid, {}),
+    ("softplus", F_.softplus, {"beta": 1.0, "threshold": 20.0}),
+    ("elu", F_.elu, {"alpha": 1.0}),
+    ("clamp", lambda x: torch.clamp(x, -1.0, 1.0), {"min": -1.0, "max": 1.0}),
+]:
+    cases.append(case(name, fn, [SPECIAL], [len(SPECIAL)], attrs))
+
 A = [NAN, 1.0, NAN, 2.0, INF, -INF, 3.0]
 B = [1.0, NAN, NAN, 2.0, 1.0, -INF, INF]
 cases.append(case("maximum", torch.maximum, [A, B], [len(A)]))
+cases.append(case("minimum", torch.minimum, [A, B], [len(A)]))
+N = [3.0, -4.0, 0.0, 0.0, INF, 1.0, NAN, 1.0]
+cases.append(case("norm", lambda x: torch.linalg.vector_norm(x, 2.0, dim=1), [N], [4, 2],
+                  {"p": 2.0, "dims": [1]}, grad_out=[1.0, 2.0, 3.0, 4.0]))
+cases.append(case("cumsum", lambda x: torch.cumsum(x, 0), [[1.0, INF, -INF, NAN, 2.0]], [5],
+                  {"dim": 0}))
 
 M = [1.0, NAN, 3.0, INF, 2.0, -INF, -INF, -INF, -INF, 5.0, 5.0, 1.0]
 cases.append(case("max", lambda x: torch.max(x, 1).values, [M], [4, 3], {"dim": 1},

@@ -37,6 +37,108 @@ impl Default for Conv2dParams {
     }
 }
 
+/// Attributes of a 2-D transposed convolution (PyTorch's `conv_transpose2d`), the
+/// adjoint of a [`Conv2dParams`] convolution; pairs are `(h, w)`.
+///
+/// ```
+/// use chainrule_tensor::ConvTranspose2dParams;
+/// let p = ConvTranspose2dParams { stride: [2, 2], padding: [1, 1], output_padding: [1, 1], ..Default::default() };
+/// // (3 − 1)·2 − 2·1 + (3 − 1) + 1 + 1 = 6
+/// assert_eq!(p.output_hw([3, 3], [3, 3])?, [6, 6]);
+/// # Ok::<(), chainrule_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose2dParams {
+    /// The stride of the convolution this one is the adjoint of.
+    pub stride: [usize; 2],
+    /// That convolution's padding: removed from the output's borders.
+    pub padding: [usize; 2],
+    /// Extra rows and columns on the bottom and right, to reach the sizes a strided
+    /// convolution maps to the same output; each must be smaller than its stride.
+    pub output_padding: [usize; 2],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+    /// Channels split into this many independent groups.
+    pub groups: usize,
+}
+
+impl Default for ConvTranspose2dParams {
+    fn default() -> Self {
+        ConvTranspose2dParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            output_padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+impl ConvTranspose2dParams {
+    /// The convolution this one is the adjoint of.
+    pub fn adjoint_of(&self) -> Conv2dParams {
+        Conv2dParams {
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+        }
+    }
+
+    /// The output's `[h, w]` for an input `[h, w]` and kernel `[kh, kw]`:
+    /// `(in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1`.
+    ///
+    /// # Errors
+    /// A zero stride or dilation, an output padding not smaller than its stride, an
+    /// empty input, or a size that is not positive or overflows.
+    pub fn output_hw(&self, input: [usize; 2], kernel: [usize; 2]) -> TensorResult<[usize; 2]> {
+        let mut out = [0; 2];
+        for k in 0..2 {
+            let (s, p, op, d) = (
+                self.stride[k],
+                self.padding[k],
+                self.output_padding[k],
+                self.dilation[k],
+            );
+            if s == 0 || d == 0 {
+                return Err(attr_err(
+                    "stride",
+                    format!(
+                        "stride {:?} and dilation {:?} must be positive",
+                        self.stride, self.dilation
+                    ),
+                ));
+            }
+            if op >= s {
+                return Err(attr_err(
+                    "output_padding",
+                    format!(
+                        "{:?} must be smaller than the stride {:?}",
+                        self.output_padding, self.stride
+                    ),
+                ));
+            }
+            let full = input[k]
+                .checked_sub(1)
+                .and_then(|i| i.checked_mul(s))
+                .and_then(|v| v.checked_add(d.checked_mul(kernel[k].checked_sub(1)?)?))
+                .and_then(|v| v.checked_add(op + 1));
+            out[k] = match full.and_then(|v| v.checked_sub(2 * p)) {
+                Some(v) if v > 0 => v,
+                _ => {
+                    return Err(shape_err!(
+                        "a transposed convolution of a {:?} input with a {:?} kernel and padding {:?} has no output",
+                        input,
+                        kernel,
+                        self.padding
+                    ))
+                }
+            };
+        }
+        Ok(out)
+    }
+}
+
 /// Every size a convolution kernel needs, checked once.
 #[derive(Clone, Debug)]
 struct Geometry {

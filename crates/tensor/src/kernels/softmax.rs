@@ -110,7 +110,7 @@ pub fn check_labels<T: Element>(
     }
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= c) {
         return Err(TensorError::LabelOutOfRange {
-            label,
+            label: i64::try_from(label).unwrap_or(i64::MAX),
             index,
             classes: c,
         });

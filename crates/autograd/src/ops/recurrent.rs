@@ -1,0 +1,225 @@
+//! LSTM and GRU over sequences with PyTorch's gate order and weight layout, composed of
+//! recorded ops (linear, narrow, sigmoid, tanh, mul, add) one time step at a time, so
+//! every derivative follows from theirs.
+
+use chainrule_tensor::{Element, TensorError};
+
+use crate::{Result, Site, Var};
+
+/// An LSTM's state `(h, c)`, each `[n, h]`.
+pub type LstmState<T> = (Var<T>, Var<T>);
+
+/// One recurrent layer's weights as PyTorch lays them out: `w_ih` `[G·h, in]`, `w_hh`
+/// `[G·h, h]` and the biases `[G·h]`, with `G` gates stacked in PyTorch's order (LSTM:
+/// i, f, g, o; GRU: r, z, n).
+#[derive(Clone, Copy, Debug)]
+pub struct RnnWeights<'a, T: Element> {
+    /// Input-to-hidden weights.
+    pub w_ih: &'a Var<T>,
+    /// Hidden-to-hidden weights.
+    pub w_hh: &'a Var<T>,
+    /// Input-to-hidden bias.
+    pub b_ih: Option<&'a Var<T>>,
+    /// Hidden-to-hidden bias.
+    pub b_hh: Option<&'a Var<T>>,
+}
+
+impl<T: Element> RnnWeights<'_, T> {
+    /// The hidden size, checked against `gates` and the input size.
+    fn hidden(&self, op: &'static str, site: Site, gates: usize, input: usize) -> Result<usize> {
+        let (ih, hh) = (self.w_ih.dims(), self.w_hh.dims());
+        let h = hh.get(1).copied().unwrap_or(0);
+        let ok = ih.len() == 2
+            && hh.len() == 2
+            && ih[0] == gates * h
+            && hh[0] == gates * h
+            && ih[1] == input
+            && [self.b_ih, self.b_hh]
+                .iter()
+                .flatten()
+                .all(|b| b.dims() == [gates * h]);
+        if ok && h > 0 {
+            return Ok(h);
+        }
+        Err(crate::Error::Op {
+            op,
+            site,
+            source: TensorError::Shape(format!(
+                "weights w_ih {}, w_hh {}, biases {:?} for input size {input}: need [{gates}·h, {input}], [{gates}·h, h], [{gates}·h]",
+                self.w_ih.shape(),
+                self.w_hh.shape(),
+                [self.b_ih, self.b_hh].iter().flatten().map(|b| b.dims().to_vec()).collect::<Vec<_>>()
+            )),
+        })
+    }
+}
+
+impl<T: Element> Var<T> {
+    /// One LSTM step for input `self` `[n, in]` and state `(h, c)` `[n, h]`:
+    /// `i, f, g, o = σ, σ, tanh, σ` of `x·w_ihᵀ + b_ih + h·w_hhᵀ + b_hh`;
+    /// `c' = f·c + i·g`, `h' = o·tanh(c')`. Returns `(h', c')`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{RnnWeights, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w_ih, w_hh) = (tape.leaf(Tensor::zeros(&[8, 3])?), tape.leaf(Tensor::zeros(&[8, 2])?));
+    /// let w = RnnWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: None, b_hh: None };
+    /// let (x, h) = (tape.constant(Tensor::ones(&[4, 3])?), tape.constant(Tensor::zeros(&[4, 2])?));
+    /// let (h1, c1) = x.lstm_cell(&h, &h, &w)?;
+    /// assert_eq!((h1.dims(), c1.dims()), (&[4, 2][..], &[4, 2][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Weights, input or state of the wrong shapes.
+    #[track_caller]
+    pub fn lstm_cell(
+        &self,
+        h: &Var<T>,
+        c: &Var<T>,
+        w: &RnnWeights<'_, T>,
+    ) -> Result<(Var<T>, Var<T>)> {
+        let site = Site::caller();
+        let hs = w.hidden(
+            "lstm_cell",
+            site,
+            4,
+            self.dims().last().copied().unwrap_or(0),
+        )?;
+        let gates = self
+            .linear(w.w_ih, w.b_ih)?
+            .add(&h.linear(w.w_hh, w.b_hh)?)?;
+        let gate = |k: usize| gates.narrow(1, k * hs, hs);
+        let (i, f, g, o) = (
+            gate(0)?.sigmoid(),
+            gate(1)?.sigmoid(),
+            gate(2)?.tanh(),
+            gate(3)?.sigmoid(),
+        );
+        let c_next = f.mul(c)?.add(&i.mul(&g)?)?;
+        let h_next = o.mul(&c_next.tanh())?;
+        Ok((h_next, c_next))
+    }
+
+    /// One GRU step for input `self` `[n, in]` and state `h` `[n, h]` (PyTorch's):
+    /// `r, z = σ(W_i x + b_i + W_h h + b_h)`, `n = tanh(W_in x + b_in + r·(W_hn h + b_hn))`,
+    /// `h' = (1 − z)·n + z·h`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{RnnWeights, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w_ih, w_hh) = (tape.leaf(Tensor::zeros(&[6, 3])?), tape.leaf(Tensor::zeros(&[6, 2])?));
+    /// let w = RnnWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: None, b_hh: None };
+    /// let (x, h) = (tape.constant(Tensor::ones(&[4, 3])?), tape.constant(Tensor::ones(&[4, 2])?));
+    /// // zero weights: z = 1/2, n = 0, so h' = h/2
+    /// assert_eq!(x.gru_cell(&h, &w)?.value().data(), &[0.5; 8]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Weights, input or state of the wrong shapes.
+    #[track_caller]
+    pub fn gru_cell(&self, h: &Var<T>, w: &RnnWeights<'_, T>) -> Result<Var<T>> {
+        let site = Site::caller();
+        let hs = w.hidden(
+            "gru_cell",
+            site,
+            3,
+            self.dims().last().copied().unwrap_or(0),
+        )?;
+        let (gi, gh) = (self.linear(w.w_ih, w.b_ih)?, h.linear(w.w_hh, w.b_hh)?);
+        let part = |g: &Var<T>, k: usize| g.narrow(1, k * hs, hs);
+        let r = part(&gi, 0)?.add(&part(&gh, 0)?)?.sigmoid();
+        let z = part(&gi, 1)?.add(&part(&gh, 1)?)?.sigmoid();
+        let n = part(&gi, 2)?.add(&r.mul(&part(&gh, 2)?)?)?.tanh();
+        // (1 − z)·n + z·h = n + z·(h − n)
+        n.add(&z.mul(&h.sub(&n)?)?)
+    }
+
+    /// A one-layer LSTM over a sequence `self` `[T, n, in]` from state `(h0, c0)`
+    /// `[n, h]`: every step's `h` stacked `[T, n, h]`, and the final `(h, c)`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{RnnWeights, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w_ih, w_hh) = (tape.leaf(Tensor::zeros(&[8, 3])?), tape.leaf(Tensor::zeros(&[8, 2])?));
+    /// let w = RnnWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: None, b_hh: None };
+    /// let x = tape.constant(Tensor::ones(&[5, 4, 3])?);
+    /// let h0 = tape.constant(Tensor::zeros(&[4, 2])?);
+    /// let (out, (h, _c)) = x.lstm(&h0, &h0, &w)?;
+    /// assert_eq!((out.dims(), h.dims()), (&[5, 4, 2][..], &[4, 2][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A sequence that is not 3-D, or shapes that do not fit the weights.
+    #[track_caller]
+    pub fn lstm(
+        &self,
+        h0: &Var<T>,
+        c0: &Var<T>,
+        w: &RnnWeights<'_, T>,
+    ) -> Result<(Var<T>, LstmState<T>)> {
+        let steps = self.sequence("lstm", Site::caller())?;
+        let (mut h, mut c) = (h0.clone(), c0.clone());
+        let mut outputs = Vec::with_capacity(steps.len());
+        for x in &steps {
+            (h, c) = x.lstm_cell(&h, &c, w)?;
+            outputs.push(h.clone());
+        }
+        Ok((Var::stack(&outputs.iter().collect::<Vec<_>>(), 0)?, (h, c)))
+    }
+
+    /// A one-layer GRU over a sequence `self` `[T, n, in]` from `h0` `[n, h]`: every
+    /// step's `h` stacked `[T, n, h]`, and the final `h`.
+    ///
+    /// ```
+    /// use chainrule_autograd::{RnnWeights, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w_ih, w_hh) = (tape.leaf(Tensor::zeros(&[6, 3])?), tape.leaf(Tensor::zeros(&[6, 2])?));
+    /// let w = RnnWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: None, b_hh: None };
+    /// let x = tape.constant(Tensor::ones(&[5, 4, 3])?);
+    /// let (out, h) = x.gru(&tape.constant(Tensor::zeros(&[4, 2])?), &w)?;
+    /// assert_eq!((out.dims(), h.dims()), (&[5, 4, 2][..], &[4, 2][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Var::lstm`].
+    #[track_caller]
+    pub fn gru(&self, h0: &Var<T>, w: &RnnWeights<'_, T>) -> Result<(Var<T>, Var<T>)> {
+        let steps = self.sequence("gru", Site::caller())?;
+        let mut h = h0.clone();
+        let mut outputs = Vec::with_capacity(steps.len());
+        for x in &steps {
+            h = x.gru_cell(&h, w)?;
+            outputs.push(h.clone());
+        }
+        Ok((Var::stack(&outputs.iter().collect::<Vec<_>>(), 0)?, h))
+    }
+
+    /// The time steps `[n, in]` of a sequence `[T, n, in]`.
+    #[track_caller]
+    fn sequence(&self, op: &'static str, site: Site) -> Result<Vec<Var<T>>> {
+        let &[t, n, input] = self.dims() else {
+            return Err(crate::Error::Op {
+                op,
+                site,
+                source: TensorError::Shape(format!(
+                    "sequence {} must be [T, n, input]",
+                    self.shape()
+                )),
+            });
+        };
+        if t == 0 {
+            return Err(crate::Error::Op {
+                op,
+                site,
+                source: TensorError::Shape("a sequence of no steps has no output".into()),
+            });
+        }
+        (0..t)
+            .map(|k| self.narrow(0, k, 1)?.reshape(&[n as isize, input as isize]))
+            .collect()
+    }
+}

@@ -38,6 +38,9 @@ fn softplus(x: &Var<f64>, wrong: bool) -> Result<Var<f64>> {
 
 /// A custom module: softplus(x)·s with a learned per-feature scale `s`, built on the
 /// custom op above.
+/// Through the `chainrule` facade the derive is told where the nn crate is.
+#[derive(Module)]
+#[module(crate = "chainrule::nn")]
 struct ScaledSoftplus {
     scale: Param<f64>,
     wrong: bool,
@@ -46,10 +49,6 @@ struct ScaledSoftplus {
 impl Module<f64> for ScaledSoftplus {
     fn forward(&self, x: &Var<f64>) -> Result<Var<f64>> {
         softplus(x, self.wrong)? * x.tape().param(&self.scale)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<f64>)) {
-        f(&format!("{prefix}scale"), &self.scale);
     }
 }
 

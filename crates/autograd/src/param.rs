@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chainrule_tensor::{Element, Tensor};
@@ -36,6 +36,7 @@ pub struct Param<T: Element = f32> {
     id: ParamId,
     value: Arc<Mutex<Tensor<T>>>,
     hooks: Arc<HookSlot<T>>,
+    requires_grad: Arc<AtomicBool>,
 }
 
 /// A parameter's hooks, with their count readable without the lock: backward checks
@@ -56,7 +57,32 @@ impl<T: Element> Param<T> {
                 count: AtomicUsize::new(0),
                 list: Mutex::new(ParamHooks::default()),
             }),
+            requires_grad: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Whether tapes record this parameter (true unless frozen).
+    pub fn requires_grad(&self) -> bool {
+        self.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Freezes (`false`) or unfreezes the parameter for every clone: a frozen
+    /// parameter enters tapes as a constant, so backward computes no gradient for it
+    /// and nothing upstream of it only (PyTorch's `requires_grad_(False)`).
+    ///
+    /// ```
+    /// use chainrule_autograd::{Param, Tape, Tensor};
+    /// let w = Param::new(Tensor::<f64>::ones(&[2])?);
+    /// w.set_requires_grad(false);
+    /// let tape = Tape::new();
+    /// let x = tape.leaf(Tensor::ones(&[2])?);
+    /// let grads = (&tape.param(&w) * &x)?.sum().backward()?;
+    /// assert!(grads.get(&w).is_none());
+    /// assert_eq!(grads.wrt(&x).unwrap().data(), &[1.0, 1.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_requires_grad(&self, requires_grad: bool) {
+        self.requires_grad.store(requires_grad, Ordering::Relaxed);
     }
 
     fn hooks(&self) -> MutexGuard<'_, ParamHooks<T>> {

@@ -209,10 +209,14 @@ impl<T: Element> Tape<T> {
     }
 
     /// Brings a parameter onto the tape. Repeated calls return the same record, so
-    /// every use of the parameter feeds one gradient, the sum of the uses'.
+    /// every use of the parameter feeds one gradient, the sum of the uses'. A frozen
+    /// parameter ([`Param::set_requires_grad`]) comes in as a constant.
     #[track_caller]
     pub fn param(&self, param: &Param<T>) -> Var<T> {
         let value = param.value();
+        if !param.requires_grad() {
+            return self.constant(value);
+        }
         if let Some(&node) = self.inner.params.borrow().get(&param.id()) {
             return Var::new(self.clone(), Some(node), value);
         }

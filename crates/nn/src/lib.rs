@@ -22,6 +22,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// the derive's generated code names `::chainrule_nn`, which inside this crate is itself
+extern crate self as chainrule_nn;
+
+mod buffer;
 pub mod check;
 pub mod checkpoint;
 mod error;
@@ -32,5 +36,13 @@ pub mod mnist;
 mod module;
 pub mod optim;
 
+pub use buffer::{Buffer, BufferValue};
+pub use chainrule_derive::Module;
 pub use error::{Error, Result};
-pub use module::Module;
+pub use module::{Module, ModuleState};
+
+/// Paths the derive's generated code uses; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use chainrule_autograd::{Element, Param};
+}

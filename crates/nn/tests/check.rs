@@ -9,6 +9,7 @@ use rand::SeedableRng;
 
 /// y = x · exp(scale), elementwise per feature, with a hand-written rule; `wrong`
 /// forgets the exp in the gradient of `scale`.
+#[derive(Module)]
 struct Gain {
     scale: Param<f64>,
     wrong: bool,
@@ -32,10 +33,6 @@ impl Module<f64> for Gain {
                 let ds = ds.sum_to(s.shape())?;
                 Ok(Grads::from_iter([Some(g.mul(&e)?), Some(ds)]))
             })
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<f64>)) {
-        f(&format!("{prefix}scale"), &self.scale);
     }
 }
 

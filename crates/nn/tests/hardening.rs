@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chainrule_autograd::{Param, Tape, Tensor, Var};
 use chainrule_nn::layers::{Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule_nn::optim::{Adam, Optimizer, Sgd};
-use chainrule_nn::{checkpoint, mnist::read_idx, Error, Module};
+use chainrule_nn::{checkpoint, mnist::read_idx, Error, Module, ModuleState};
 use rand::{rngs::StdRng, SeedableRng};
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -29,13 +29,16 @@ fn leftovers(dir: &Path) -> Vec<String> {
 /// A module whose two parameters share one name.
 struct Twins(Param, Param);
 
-impl Module for Twins {
-    fn forward(&self, x: &Var) -> chainrule_autograd::Result<Var> {
-        Ok(x.clone())
-    }
+impl ModuleState for Twins {
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         f(&format!("{prefix}w"), &self.0);
         f(&format!("{prefix}w"), &self.1);
+    }
+}
+
+impl Module for Twins {
+    fn forward(&self, x: &Var) -> chainrule_autograd::Result<Var> {
+        Ok(x.clone())
     }
 }
 

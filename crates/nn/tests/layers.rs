@@ -222,6 +222,6 @@ fn dropout_scales_kept_units_and_is_identity_in_eval() {
         .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-12));
     let g = y.sum().backward().unwrap();
     assert_eq!(g.wrt(&x).unwrap(), y.value(), "gradient is the mask");
-    Module::<f64>::set_training(&d, false);
+    Module::<f64>::eval(&d);
     assert_eq!(Module::<f64>::forward(&d, &x).unwrap().value(), x.value());
 }

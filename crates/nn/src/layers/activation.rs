@@ -2,11 +2,13 @@
 
 use chainrule_autograd::{Element, Result, Var};
 
-use crate::Module;
+use crate::{Module, ModuleState};
 
 /// max(x, 0).
 #[derive(Clone, Copy, Debug)]
 pub struct ReLU;
+
+impl<T: Element> ModuleState<T> for ReLU {}
 
 impl<T: Element> Module<T> for ReLU {
     #[track_caller]
@@ -19,6 +21,8 @@ impl<T: Element> Module<T> for ReLU {
 #[derive(Clone, Copy, Debug)]
 pub struct LeakyReLU(pub f64);
 
+impl<T: Element> ModuleState<T> for LeakyReLU {}
+
 impl<T: Element> Module<T> for LeakyReLU {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -29,6 +33,8 @@ impl<T: Element> Module<T> for LeakyReLU {
 /// The logistic function.
 #[derive(Clone, Copy, Debug)]
 pub struct Sigmoid;
+
+impl<T: Element> ModuleState<T> for Sigmoid {}
 
 impl<T: Element> Module<T> for Sigmoid {
     #[track_caller]
@@ -41,6 +47,8 @@ impl<T: Element> Module<T> for Sigmoid {
 #[derive(Clone, Copy, Debug)]
 pub struct Tanh;
 
+impl<T: Element> ModuleState<T> for Tanh {}
+
 impl<T: Element> Module<T> for Tanh {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -52,6 +60,8 @@ impl<T: Element> Module<T> for Tanh {
 /// the softmax and stays stable.
 #[derive(Clone, Copy, Debug)]
 pub struct Softmax(pub isize);
+
+impl<T: Element> ModuleState<T> for Softmax {}
 
 impl<T: Element> Module<T> for Softmax {
     #[track_caller]
@@ -85,6 +95,8 @@ pub enum GeluApproximation {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GELU(pub GeluApproximation);
 
+impl<T: Element> ModuleState<T> for GELU {}
+
 impl<T: Element> Module<T> for GELU {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -98,6 +110,8 @@ impl<T: Element> Module<T> for GELU {
 /// `x·σ(x)` (also called swish).
 #[derive(Clone, Copy, Debug)]
 pub struct SiLU;
+
+impl<T: Element> ModuleState<T> for SiLU {}
 
 impl<T: Element> Module<T> for SiLU {
     #[track_caller]
@@ -115,6 +129,8 @@ impl Default for ELU {
         ELU(1.0)
     }
 }
+
+impl<T: Element> ModuleState<T> for ELU {}
 
 impl<T: Element> Module<T> for ELU {
     #[track_caller]
@@ -142,6 +158,8 @@ impl Default for Softplus {
     }
 }
 
+impl<T: Element> ModuleState<T> for Softplus {}
+
 impl<T: Element> Module<T> for Softplus {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -152,6 +170,8 @@ impl<T: Element> Module<T> for Softplus {
 /// `ln σ(x)`, computed without overflow.
 #[derive(Clone, Copy, Debug)]
 pub struct LogSigmoid;
+
+impl<T: Element> ModuleState<T> for LogSigmoid {}
 
 impl<T: Element> Module<T> for LogSigmoid {
     #[track_caller]

@@ -17,12 +17,14 @@ use crate::{Error, Module};
 /// assert_eq!(conv.forward(&x)?.dims(), &[64, 3, 24, 24]);
 /// # Ok::<(), chainrule_nn::Error>(())
 /// ```
+#[derive(crate::Module)]
 pub struct Conv2d<T: Element = f32> {
     /// `[out, in/groups, kh, kw]`.
     pub weight: Param<T>,
     /// `[out]`, if any.
     pub bias: Option<Param<T>>,
     /// Stride, padding, dilation, groups.
+    #[module(skip)]
     pub params: Conv2dParams,
 }
 
@@ -93,12 +95,5 @@ impl<T: Element> Module<T> for Conv2d<T> {
         let tape = x.tape();
         let b = tape.param_opt(self.bias.as_ref());
         x.conv2d(&tape.param(&self.weight), b.as_ref(), self.params)
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<T>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&format!("{prefix}bias"), b);
-        }
     }
 }

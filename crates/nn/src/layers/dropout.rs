@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError};
 use chainrule_autograd::{Element, Result, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-use crate::Module;
+use crate::{Module, ModuleState};
 
 /// Zeroes each element with probability `p` during training and scales the rest by
 /// `1/(1−p)`; the identity in evaluation mode. Starts in training mode.
@@ -17,7 +17,7 @@ use crate::Module;
 /// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000])?);
 /// let y = d.forward(&x)?;
 /// assert!(y.value().data().iter().all(|&v| v == 0.0 || v == 2.0));
-/// Module::<f32>::set_training(&d, false);
+/// Module::<f32>::eval(&d);
 /// assert_eq!(d.forward(&x)?.value(), x.value());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -47,6 +47,12 @@ impl Dropout {
     }
 }
 
+impl<T: Element> ModuleState<T> for Dropout {
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+}
+
 impl<T: Element> Module<T> for Dropout {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -65,9 +71,5 @@ impl<T: Element> Module<T> for Dropout {
             .collect();
         let mask = Tensor::from_vec(mask, x.dims()).expect("mask has x's length");
         x.mul(&x.tape().constant(mask))
-    }
-
-    fn set_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
     }
 }

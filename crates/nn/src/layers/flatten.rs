@@ -1,6 +1,6 @@
 use chainrule_autograd::{Element, Result, Var};
 
-use crate::Module;
+use crate::{Module, ModuleState};
 
 /// Flattens dims `start_dim..` into one; `Flatten::default()` keeps the batch dim
 /// (`[64, 3, 12, 12] → [64, 432]`), as PyTorch's `nn.Flatten()`.
@@ -23,6 +23,8 @@ impl Default for Flatten {
         Flatten { start_dim: 1 }
     }
 }
+
+impl<T: Element> ModuleState<T> for Flatten {}
 
 impl<T: Element> Module<T> for Flatten {
     #[track_caller]

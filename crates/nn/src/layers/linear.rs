@@ -19,6 +19,7 @@ use crate::Module;
 /// assert_eq!(fc.num_parameters(), 4330);
 /// # Ok::<(), chainrule_nn::Error>(())
 /// ```
+#[derive(crate::Module)]
 pub struct Linear<T: Element = f32> {
     /// `[out, in]`.
     pub weight: Param<T>,
@@ -68,12 +69,5 @@ impl<T: Element> Module<T> for Linear<T> {
         let tape = x.tape();
         let b = tape.param_opt(self.bias.as_ref());
         x.linear(&tape.param(&self.weight), b.as_ref())
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<T>)) {
-        f(&format!("{prefix}weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&format!("{prefix}bias"), b);
-        }
     }
 }

@@ -1,6 +1,6 @@
 use chainrule_autograd::{AvgPool2dParams, Element, MaxPool2dParams, Result, Var};
 
-use crate::Module;
+use crate::{Module, ModuleState};
 
 /// Max pooling; `MaxPool2d::new([2, 2])` is PyTorch's `MaxPool2d(2)`.
 ///
@@ -21,6 +21,8 @@ impl MaxPool2d {
     }
 }
 
+impl<T: Element> ModuleState<T> for MaxPool2d {}
+
 impl<T: Element> Module<T> for MaxPool2d {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -39,6 +41,8 @@ impl AvgPool2d {
     }
 }
 
+impl<T: Element> ModuleState<T> for AvgPool2d {}
+
 impl<T: Element> Module<T> for AvgPool2d {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -49,6 +53,8 @@ impl<T: Element> Module<T> for AvgPool2d {
 /// Adaptive average pooling to a fixed `[oh, ow]` output, `[n, c, oh, ow]`.
 #[derive(Clone, Copy, Debug)]
 pub struct AdaptiveAvgPool2d(pub [usize; 2]);
+
+impl<T: Element> ModuleState<T> for AdaptiveAvgPool2d {}
 
 impl<T: Element> Module<T> for AdaptiveAvgPool2d {
     #[track_caller]
@@ -69,6 +75,8 @@ impl<T: Element> Module<T> for AdaptiveAvgPool2d {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct GlobalAvgPool2d;
+
+impl<T: Element> ModuleState<T> for GlobalAvgPool2d {}
 
 impl<T: Element> Module<T> for GlobalAvgPool2d {
     #[track_caller]

@@ -1,6 +1,6 @@
-use chainrule_autograd::{Element, Param, Result, Site, Var};
+use chainrule_autograd::{Element, Result, Site, Var};
 
-use crate::Module;
+use crate::{Module, ModuleState};
 
 /// Modules applied in order; parameters are named by position (`"0.weight"`), as in
 /// PyTorch's `nn.Sequential`.
@@ -81,21 +81,17 @@ impl<T: Element> Sequential<T> {
     }
 }
 
+impl<T: Element> ModuleState<T> for Sequential<T> {
+    fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+        for (name, layer) in &self.layers {
+            f(&format!("{prefix}{name}"), layer.as_ref());
+        }
+    }
+}
+
 impl<T: Element> Module<T> for Sequential<T> {
     #[track_caller]
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.forward_inspect(x, |_, _| {})
-    }
-
-    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<T>)) {
-        for (name, layer) in &self.layers {
-            layer.visit_params(&format!("{prefix}{name}."), f);
-        }
-    }
-
-    fn set_training(&self, training: bool) {
-        self.layers
-            .iter()
-            .for_each(|(_, l)| l.set_training(training));
     }
 }

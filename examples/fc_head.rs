@@ -11,7 +11,7 @@ use chainrule::nn::layers::{
 };
 use chainrule::nn::mnist::Mnist;
 use chainrule::nn::optim::{Adam, Optimizer};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{Reduction, Tape};
 use rand::{rngs::StdRng, SeedableRng};
 

@@ -10,7 +10,7 @@
 
 use chainrule::nn::layers::{Linear, Sequential, Tanh};
 use chainrule::nn::optim::{Adam, Optimizer};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{grad, GradOptions, Param, Reduction, Result, Tape, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

@@ -11,7 +11,7 @@ use chainrule::nn::init::{self, FanMode, Nonlinearity};
 use chainrule::nn::layers::{Conv2d, Linear};
 use chainrule::nn::mnist::Mnist;
 use chainrule::nn::optim::{Adam, Optimizer};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{AvgPool2dParams, Conv2dParams, Param, Reduction, Tape, Tensor, Var};
 use rand::{rngs::StdRng, SeedableRng};
 

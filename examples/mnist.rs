@@ -11,7 +11,7 @@ use std::time::Instant;
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::mnist::Mnist;
 use chainrule::nn::optim::{Optimizer, Sgd};
-use chainrule::nn::{checkpoint, Module};
+use chainrule::nn::{checkpoint, Module, ModuleState};
 use chainrule::{Reduction, Tape};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;

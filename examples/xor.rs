@@ -6,7 +6,7 @@
 
 use chainrule::nn::layers::{Linear, ReLU, Sequential, Sigmoid, Tanh};
 use chainrule::nn::optim::{Adam, Optimizer};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{Reduction, Tape, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

@@ -5,7 +5,7 @@
 //! sees each parameter whole, before or after the step.
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{Gradients, Param, Reduction, Tape, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

@@ -2,7 +2,7 @@
 //! bit-identical on a 1-thread and a 2-thread rayon pool (sums run in a fixed order).
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{Reduction, Tape, Tensor};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

@@ -3,7 +3,7 @@
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::optim::{Optimizer, Sgd};
-use chainrule::nn::Module;
+use chainrule::nn::{Module, ModuleState};
 use chainrule::{Conv2dParams, Gradients, Param, Reduction, Tape, Tensor, Var};
 use rand::{rngs::StdRng, Rng};
 

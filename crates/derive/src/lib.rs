@@ -8,7 +8,7 @@
 //!   `0`, `1`, …, as in PyTorch's `ModuleList`);
 //! - numbers, `bool`, `char`, `String`, arrays and tuples are plain data, and so is any
 //!   field marked `#[module(skip)]` (flags, RNGs, attribute structs);
-//! - any other field is a submodule and must implement `Module`.
+//! - any other field is a submodule and must implement `ModuleState`.
 //!
 //! The element type is the struct's first type parameter; without one, the argument of
 //! its first `Param`/`Buffer` field (`f32` for a bare `Param`); a struct with neither
@@ -245,7 +245,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     for f in &fields {
         // the type inside any Option/Vec
         if let Kind::Module(ty) = &f.kind {
-            bounds.push(quote!(#ty: #krate::Module<#element>));
+            bounds.push(quote!(#ty: #krate::ModuleState<#element>));
         }
     }
 
@@ -330,7 +330,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 #bu
                 #buffers_body
             }
-            fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn #krate::Module<#element>)) {
+            fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn #krate::ModuleState<#element>)) {
                 #cu
                 #children_body
             }

@@ -1,5 +1,5 @@
 //! Checking a model's gradients as it is: the gradient of a loss with respect to every
-//! parameter of a [`Module`] (by its name) and every input, against finite differences
+//! parameter of a [`ModuleState`] (by its name) and every input, against finite differences
 //! in f64 — and the same at second order. No need to rewrite the model as a function
 //! of leaves first.
 
@@ -7,7 +7,7 @@ use chainrule_autograd::{
     gradcheck_params, gradgradcheck_params, GradcheckOptions, GradcheckReport, Result, Tensor, Var,
 };
 
-use crate::Module;
+use crate::ModuleState;
 
 /// Compares the gradient of `loss(module, inputs)` (one element) with respect to each
 /// of the module's parameters and each input with central differences, PyTorch's
@@ -36,7 +36,7 @@ pub fn gradcheck_module<M, F>(
     loss: F,
 ) -> Result<GradcheckReport>
 where
-    M: Module<f64> + ?Sized,
+    M: ModuleState<f64> + ?Sized,
     F: Fn(&M, &[Var<f64>]) -> Result<Var<f64>>,
 {
     let params = module.named_parameters();
@@ -60,7 +60,7 @@ pub fn gradgradcheck_module<M, F>(
     loss: F,
 ) -> Result<GradcheckReport>
 where
-    M: Module<f64> + ?Sized,
+    M: ModuleState<f64> + ?Sized,
     F: Fn(&M, &[Var<f64>]) -> Result<Var<f64>>,
 {
     let params = module.named_parameters();

@@ -1,5 +1,7 @@
-//! Save and load a module's parameters as safetensors, the format PyTorch, JAX and
-//! candle users already exchange, keyed by parameter name (`"0.weight"`).
+//! Save and load a module's parameters and buffers as safetensors, the format
+//! PyTorch, JAX and candle users already exchange, keyed by name (`"0.weight"`,
+//! `"bn.running_mean"`; integer buffers such as `num_batches_tracked` as `I64`, as
+//! PyTorch writes them).
 //!
 //! Loading reads only regular files and never more than the file holds; every size the
 //! header declares is checked against the file before any tensor is read, and a
@@ -26,17 +28,78 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chainrule_autograd::{Element, Tensor};
+use chainrule_autograd::{Element, IntTensor, Param, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::{Error, Module, Result};
+use crate::{Buffer, BufferValue, Error, ModuleState, Result};
 
 fn dtype_of<T: Element>() -> Dtype {
     match T::DTYPE {
         "F64" => Dtype::F64,
         _ => Dtype::F32,
     }
+}
+
+/// One named entry of a module's state.
+enum Slot<T: Element> {
+    Param(Param<T>),
+    Buffer(Buffer<T>),
+}
+
+/// A value read from a file, checked against its slot.
+enum Loaded<T: Element> {
+    Float(Tensor<T>),
+    Int(IntTensor),
+}
+
+impl<T: Element> Slot<T> {
+    fn dims(&self) -> Vec<usize> {
+        match self {
+            Slot::Param(p) => p.dims(),
+            Slot::Buffer(b) => b.get().dims().to_vec(),
+        }
+    }
+
+    fn dtype(&self) -> Dtype {
+        match self {
+            Slot::Buffer(b) if matches!(b.get(), BufferValue::Int(_)) => Dtype::I64,
+            _ => dtype_of::<T>(),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Slot::Param(p) => T::to_le_bytes_vec(p.value().data()),
+            Slot::Buffer(b) => match b.get() {
+                BufferValue::Float(t) => T::to_le_bytes_vec(t.data()),
+                BufferValue::Int(t) => t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+        }
+    }
+
+    fn set(&self, value: Loaded<T>) {
+        match (self, value) {
+            (Slot::Param(p), Loaded::Float(t)) => p.set(t),
+            (Slot::Buffer(b), Loaded::Float(t)) => b.set_float(t),
+            (Slot::Buffer(b), Loaded::Int(t)) => b.set_int(t),
+            (Slot::Param(_), Loaded::Int(_)) => {
+                unreachable!("dtypes are checked before any value is set")
+            }
+        }
+    }
+}
+
+/// Every parameter and buffer of `module`, by name.
+fn slots<T: Element>(module: &dyn ModuleState<T>) -> Vec<(String, Slot<T>)> {
+    let mut out = Vec::new();
+    module.visit_params("", &mut |n, p| {
+        out.push((n.to_string(), Slot::Param(p.clone())))
+    });
+    module.visit_buffers("", &mut |n, b| {
+        out.push((n.to_string(), Slot::Buffer(b.clone())))
+    });
+    out
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -53,37 +116,32 @@ fn checkpoint_error(path: &Path, problems: Vec<String>) -> Error {
     }
 }
 
-/// Writes every parameter of `module` to `path`, atomically: a crash or an error never
+/// Writes every parameter and buffer of `module` to `path`, atomically: a crash or an error never
 /// leaves a half-written checkpoint at `path` nor a temporary file beside it, and two
 /// saves to one path at once each write their own temporary.
 ///
 /// # Errors
 /// Two parameters share a name (checked before anything is written), or the file
 /// cannot be written.
-pub fn save<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Result<()> {
+pub fn save<T: Element>(module: &dyn ModuleState<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let params = module.named_parameters();
+    let params = slots(module);
     let mut seen = HashSet::new();
     let duplicates: Vec<String> = params
         .iter()
         .filter(|(n, _)| !seen.insert(n.as_str()))
-        .map(|(n, _)| format!("two parameters are named {n:?}"))
+        .map(|(n, _)| format!("two parameters or buffers are named {n:?}"))
         .collect();
     if !duplicates.is_empty() {
         return Err(checkpoint_error(path, duplicates));
     }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = params
+    let bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = params
         .iter()
-        .map(|(n, p)| (n.clone(), p.dims(), T::to_le_bytes_vec(p.value().data())))
+        .map(|(n, p)| (n.clone(), p.dtype(), p.dims(), p.bytes()))
         .collect();
     let views = bytes
         .iter()
-        .map(|(n, dims, b)| {
-            Ok((
-                n.clone(),
-                TensorView::new(dtype_of::<T>(), dims.clone(), b)?,
-            ))
-        })
+        .map(|(n, dtype, dims, b)| Ok((n.clone(), TensorView::new(*dtype, dims.clone(), b)?)))
         .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| checkpoint_error(path, vec![e.to_string()]))?;
     let data = safetensors::serialize(views, &None)
@@ -225,7 +283,7 @@ fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Loads `path` into `module`'s parameters. Names, shapes and dtypes must match
+/// Loads `path` into `module`'s parameters and buffers. Names, shapes and dtypes must match
 /// exactly; on any mismatch nothing is changed and the error lists every problem
 /// (missing, unexpected, wrong shape, wrong dtype). A truncated or malformed file is
 /// an error that says what is wrong, never a panic.
@@ -233,7 +291,7 @@ fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
 /// # Errors
 /// The file is not a regular file or cannot be read, is not valid safetensors, or does
 /// not match the module.
-pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Result<()> {
+pub fn load<T: Element>(module: &dyn ModuleState<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let bytes = read_regular_file(path)?;
     let fail = |problems: Vec<String>| checkpoint_error(path, problems);
@@ -241,8 +299,8 @@ pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Resul
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| fail(vec![format!("not a valid safetensors file: {e}")]))?;
     let mut problems = Vec::new();
-    let mut values: HashMap<String, Tensor<T>> = HashMap::new();
-    let params = module.named_parameters();
+    let mut values: HashMap<String, Loaded<T>> = HashMap::new();
+    let params = slots(module);
     for (name, p) in &params {
         let view = match st.tensor(name) {
             Ok(v) => v,
@@ -251,11 +309,11 @@ pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Resul
                 continue;
             }
         };
-        if view.dtype() != dtype_of::<T>() {
+        if view.dtype() != p.dtype() {
             problems.push(format!(
-                "{name:?} has dtype {:?}, the module expects {}",
+                "{name:?} has dtype {:?}, the module expects {:?}",
                 view.dtype(),
-                T::DTYPE
+                p.dtype()
             ));
             continue;
         }
@@ -267,9 +325,18 @@ pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Resul
             ));
             continue;
         }
-        match T::from_le_bytes_slice(view.data()).map(|d| Tensor::from_vec(d, view.shape())) {
-            Some(Ok(t)) => {
-                values.insert(name.clone(), t);
+        let value = if p.dtype() == Dtype::I64 {
+            read_i64(view.data())
+                .and_then(|d| IntTensor::from_vec(d, view.shape()).ok())
+                .map(Loaded::Int)
+        } else {
+            T::from_le_bytes_slice(view.data())
+                .and_then(|d| Tensor::from_vec(d, view.shape()).ok())
+                .map(Loaded::Float)
+        };
+        match value {
+            Some(v) => {
+                values.insert(name.clone(), v);
             }
             _ => problems.push(format!(
                 "{name:?} has {} data bytes for shape {:?}",
@@ -299,4 +366,17 @@ pub fn load<T: Element>(module: &dyn Module<T>, path: impl AsRef<Path>) -> Resul
         }
     }
     Ok(())
+}
+
+/// Little-endian `i64`s; `None` when the length is not a multiple of 8.
+fn read_i64(bytes: &[u8]) -> Option<Vec<i64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect(),
+    )
 }

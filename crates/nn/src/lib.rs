@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use chainrule_autograd::{Tape, Tensor};
-//! use chainrule_nn::{layers::{Linear, ReLU, Sequential}, optim::{Optimizer, Sgd}, Module};
+//! use chainrule_nn::{layers::{Linear, ReLU, Sequential}, optim::{Optimizer, Sgd}, Module, ModuleState};
 //! use rand::SeedableRng;
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! let model = Sequential::<f32>::new().push(Linear::new(4, 8, &mut rng)?).push(ReLU).push(Linear::new(8, 3, &mut rng)?);

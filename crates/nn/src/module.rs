@@ -35,61 +35,14 @@ pub trait ModuleState<T: Element = f32>: Send + Sync {
     }
 
     /// Calls `f(name, child)` for each direct submodule, names prefixed by `prefix`.
-    fn visit_children(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &dyn Module<T>)) {}
+    /// Children need only this trait: an `Embedding`, whose forward takes ids, is one.
+    fn visit_children(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &dyn ModuleState<T>)) {}
 
     /// Switches training-only behaviour (dropout, batch statistics) on or off, here
     /// and in every submodule.
     fn set_training(&self, training: bool) {
         self.visit_children("", &mut |_, child| child.set_training(training));
     }
-}
-
-/// A building block of a model: a forward computation over the state of
-/// [`ModuleState`], so optimizers, initializers and checkpoints need no per-layer code.
-///
-/// Parameters and buffers are named like PyTorch's `state_dict` keys: `"weight"`,
-/// `"bias"`, and `"0.weight"`, `"conv1.bias"`, `"layers.2.running_mean"` for nested
-/// modules.
-///
-/// Modules are `Send + Sync`: one model can serve several threads at once, each
-/// recording on its own [`chainrule_autograd::Tape`] (parameters are shared snapshots,
-/// see [`Param`]). A module holding an `Rc` or a `RefCell` is therefore not a `Module`;
-/// use `Arc` and a `Mutex` or atomics.
-///
-/// ```
-/// use chainrule_autograd::{Param, Result, Tensor, Var};
-/// use chainrule_nn::{layers::{Dropout, Linear}, Module};
-/// /// y = dropout(linear(x))·s, with a learned scalar s.
-/// #[derive(Module)]
-/// struct Scaled {
-///     linear: Linear,
-///     drop: Dropout,
-///     s: Param,
-/// }
-/// impl Module for Scaled {
-///     fn forward(&self, x: &Var) -> Result<Var> {
-///         self.drop.forward(&self.linear.forward(x)?)?.mul(&x.tape().param(&self.s))
-///     }
-/// }
-/// use rand::SeedableRng;
-/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-/// let m = Scaled { linear: Linear::new(2, 2, &mut rng)?, drop: Dropout::new(0.5, 0)?, s: Param::new(Tensor::ones(&[1])?) };
-/// let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
-/// // PyTorch's order: a module's own parameters, then its submodules'
-/// assert_eq!(names, ["s", "linear.weight", "linear.bias"]);
-/// m.eval(); // reaches the Dropout without any code of ours
-/// let x = chainrule_autograd::Tape::new().constant(Tensor::ones(&[1, 2])?);
-/// assert_eq!(m.forward(&x)?.value(), m.forward(&x)?.value());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub trait Module<T: Element = f32>: ModuleState<T> {
-    /// Computes the output; parameters are brought onto `x`'s tape with
-    /// [`chainrule_autograd::Tape::param`].
-    ///
-    /// # Errors
-    /// Whatever the ops inside report (shape mismatches, ...).
-    #[track_caller]
-    fn forward(&self, x: &Var<T>) -> Result<Var<T>>;
 
     /// Every parameter with its name: a module's own in definition order, then each
     /// submodule's (PyTorch's order).
@@ -121,7 +74,7 @@ pub trait Module<T: Element = f32>: ModuleState<T> {
 
     /// Calls `f(name, module)` for this module (named `""`) and every submodule below
     /// it, parents before children (PyTorch's `named_modules` and `apply`).
-    fn apply(&self, f: &mut dyn FnMut(&str, &dyn Module<T>))
+    fn apply(&self, f: &mut dyn FnMut(&str, &dyn ModuleState<T>))
     where
         Self: Sized,
     {
@@ -132,7 +85,7 @@ pub trait Module<T: Element = f32>: ModuleState<T> {
     /// The names and kinds of this module and every submodule, parents first.
     fn named_modules(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![(String::new(), self.kind())];
-        let mut push = |name: &str, m: &dyn Module<T>| out.push((name.to_string(), m.kind()));
+        let mut push = |name: &str, m: &dyn ModuleState<T>| out.push((name.to_string(), m.kind()));
         walk_children(self, "", &mut push);
         out
     }
@@ -153,17 +106,65 @@ pub trait Module<T: Element = f32>: ModuleState<T> {
         self.visit_params("", &mut |_, p| p.set_requires_grad(false));
     }
 
-    /// Undoes [`Module::freeze`].
+    /// Undoes [`ModuleState::freeze`].
     fn unfreeze(&self) {
         self.visit_params("", &mut |_, p| p.set_requires_grad(true));
     }
+}
+
+/// A building block of a model: a forward computation over the state of
+/// [`ModuleState`], so optimizers, initializers and checkpoints need no per-layer code.
+///
+/// Parameters and buffers are named like PyTorch's `state_dict` keys: `"weight"`,
+/// `"bias"`, and `"0.weight"`, `"conv1.bias"`, `"layers.2.running_mean"` for nested
+/// modules.
+///
+/// Modules are `Send + Sync`: one model can serve several threads at once, each
+/// recording on its own [`chainrule_autograd::Tape`] (parameters are shared snapshots,
+/// see [`Param`]). A module holding an `Rc` or a `RefCell` is therefore not a `Module`;
+/// use `Arc` and a `Mutex` or atomics.
+///
+/// ```
+/// use chainrule_autograd::{Param, Result, Tensor, Var};
+/// use chainrule_nn::{layers::{Dropout, Linear}, Module, ModuleState};
+/// /// y = dropout(linear(x))·s, with a learned scalar s.
+/// #[derive(Module)]
+/// struct Scaled {
+///     linear: Linear,
+///     drop: Dropout,
+///     s: Param,
+/// }
+/// impl Module for Scaled {
+///     fn forward(&self, x: &Var) -> Result<Var> {
+///         self.drop.forward(&self.linear.forward(x)?)?.mul(&x.tape().param(&self.s))
+///     }
+/// }
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let m = Scaled { linear: Linear::new(2, 2, &mut rng)?, drop: Dropout::new(0.5, 0)?, s: Param::new(Tensor::ones(&[1])?) };
+/// let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// // PyTorch's order: a module's own parameters, then its submodules'
+/// assert_eq!(names, ["s", "linear.weight", "linear.bias"]);
+/// m.eval(); // reaches the Dropout without any code of ours
+/// let x = chainrule_autograd::Tape::new().constant(Tensor::ones(&[1, 2])?);
+/// assert_eq!(m.forward(&x)?.value(), m.forward(&x)?.value());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Module<T: Element = f32>: ModuleState<T> {
+    /// Computes the output; parameters are brought onto `x`'s tape with
+    /// [`chainrule_autograd::Tape::param`].
+    ///
+    /// # Errors
+    /// Whatever the ops inside report (shape mismatches, ...).
+    #[track_caller]
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>>;
 }
 
 /// Calls `f` on every module strictly below `m`, parents first, with dotted names.
 fn walk_children<T: Element, M: ModuleState<T> + ?Sized>(
     m: &M,
     prefix: &str,
-    f: &mut dyn FnMut(&str, &dyn Module<T>),
+    f: &mut dyn FnMut(&str, &dyn ModuleState<T>),
 ) {
     m.visit_children(prefix, &mut |name, child| {
         f(name, child);

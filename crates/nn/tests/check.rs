@@ -4,7 +4,7 @@
 use chainrule_autograd::{Error, Grads, Operand, Param, Reduction, Result, Saved, Tensor, Var};
 use chainrule_nn::check::{gradcheck_module, gradgradcheck_module};
 use chainrule_nn::layers::{Linear, Sequential, Tanh};
-use chainrule_nn::Module;
+use chainrule_nn::{Module, ModuleState};
 use rand::SeedableRng;
 
 /// y = x · exp(scale), elementwise per feature, with a hand-written rule; `wrong`

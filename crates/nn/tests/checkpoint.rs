@@ -3,7 +3,7 @@
 
 use chainrule_autograd::Tensor;
 use chainrule_nn::layers::{Conv2d, Linear, ReLU, Sequential};
-use chainrule_nn::{checkpoint, Error, Module};
+use chainrule_nn::{checkpoint, Error, ModuleState};
 use rand::{rngs::StdRng, SeedableRng};
 
 fn data(name: &str) -> std::path::PathBuf {
@@ -128,4 +128,53 @@ fn truncated_and_malformed_files_are_errors_not_panics() {
         checkpoint::load(&fc, tmp("does-not-exist")),
         Err(Error::Io { .. })
     ));
+}
+
+#[test]
+fn buffers_are_saved_and_loaded_with_the_parameters() {
+    use chainrule_nn::layers::{BatchNorm2d, Conv2d};
+    use chainrule_nn::Module;
+    let make = |seed| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        Sequential::<f32>::new()
+            .push(Conv2d::new(1, 2, [3, 3], &mut rng).unwrap())
+            .push(BatchNorm2d::new(2).unwrap())
+    };
+    let (a, b) = (make(1), make(2));
+    // two training steps move a's running statistics away from their start
+    let x = chainrule_autograd::Tape::new().constant(
+        chainrule_autograd::Tensor::from_vec(
+            (0..50).map(|v| v as f32 / 7.0).collect(),
+            &[2, 1, 5, 5],
+        )
+        .unwrap(),
+    );
+    a.forward(&x).unwrap();
+    a.forward(&x).unwrap();
+    let path = tmp("buffers.safetensors");
+    checkpoint::save(&a, &path).unwrap();
+    checkpoint::load(&b, &path).unwrap();
+    let names: Vec<String> = b.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    );
+    for ((_, x), (_, y)) in a.named_buffers().iter().zip(b.named_buffers().iter()) {
+        assert_eq!(x.get(), y.get());
+    }
+    assert_eq!(b.named_buffers()[2].1.int().unwrap().data(), &[2]);
+    a.eval();
+    b.eval();
+    assert_eq!(
+        a.forward(&x).unwrap().value(),
+        b.forward(&x).unwrap().value()
+    );
+    // the count is stored as I64, as PyTorch stores it
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        st.tensor("1.num_batches_tracked").unwrap().dtype(),
+        safetensors::Dtype::I64
+    );
+    std::fs::remove_file(&path).ok();
 }

@@ -51,7 +51,10 @@ fn duplicate_parameter_names_are_an_error_before_anything_is_written() {
     );
     let path = dir.join("twins.safetensors");
     let e = checkpoint::save(&m, &path).unwrap_err().to_string();
-    assert!(e.contains("two parameters are named \"w\""), "{e}");
+    assert!(
+        e.contains("two parameters or buffers are named \"w\""),
+        "{e}"
+    );
     assert!(!path.exists());
     assert!(leftovers(&dir).is_empty());
 }

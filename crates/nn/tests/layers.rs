@@ -4,7 +4,7 @@
 
 use chainrule_autograd::{gradcheck, AvgPool2dParams, Conv2dParams, Tensor, Var};
 use chainrule_nn::layers::*;
-use chainrule_nn::Module;
+use chainrule_nn::{Module, ModuleState};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn rand(dims: &[usize], seed: u64) -> Tensor<f64> {
@@ -222,6 +222,80 @@ fn dropout_scales_kept_units_and_is_identity_in_eval() {
         .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-12));
     let g = y.sum().backward().unwrap();
     assert_eq!(g.wrt(&x).unwrap(), y.value(), "gradient is the mask");
-    Module::<f64>::eval(&d);
+    ModuleState::<f64>::eval(&d);
     assert_eq!(Module::<f64>::forward(&d, &x).unwrap().value(), x.value());
+}
+
+#[test]
+fn batch_norm_with_cumulative_momentum_matches_pytorch() {
+    // torch.nn.BatchNorm1d(2, momentum=None) after batches a and b, then eval on [1, 1]
+    let cfg = BatchNormConfig {
+        momentum: None,
+        ..Default::default()
+    };
+    let bn = BatchNorm1d::<f64>::with_config(2, cfg).unwrap();
+    let tape = chainrule_autograd::Tape::new();
+    let a = tape.constant(Tensor::from_vec(vec![1.0, 2.0, 3.0, 5.0, 4.0, -1.0], &[3, 2]).unwrap());
+    let b = tape.constant(Tensor::from_vec(vec![0.0, 1.0, 2.0, 2.0], &[2, 2]).unwrap());
+    bn.forward(&a).unwrap();
+    bn.forward(&b).unwrap();
+    let buffers = bn.named_buffers();
+    let close =
+        |got: &[f64], want: &[f64]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12);
+    assert!(close(
+        buffers[0].1.float().unwrap().data(),
+        &[1.8333333333333333, 1.75]
+    ));
+    assert!(close(
+        buffers[1].1.float().unwrap().data(),
+        &[2.1666666666666665, 4.75]
+    ));
+    assert_eq!(buffers[2].1.int().unwrap().data(), &[2]);
+    bn.eval();
+    let y = bn
+        .forward(&tape.constant(Tensor::from_vec(vec![1.0, 1.0], &[1, 2]).unwrap()))
+        .unwrap();
+    assert!(close(
+        y.value().data(),
+        &[-0.5661372106033193, -0.3441232385710453]
+    ));
+    // eval leaves the statistics alone
+    assert_eq!(bn.named_buffers()[2].1.int().unwrap().data(), &[2]);
+    let names: Vec<String> = bn.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["weight", "bias"]);
+}
+
+#[test]
+fn normalization_and_embedding_layers_match_finite_differences() {
+    let bn = BatchNorm2d::<f64>::new(2).unwrap();
+    check(&bn, &[3, 2, 2, 2], &[3, 2, 2, 2]);
+    bn.eval();
+    check(&bn, &[3, 2, 2, 2], &[3, 2, 2, 2]);
+    check(
+        &LayerNorm::new(&[3, 2], 1e-5, true).unwrap(),
+        &[2, 3, 2],
+        &[2, 3, 2],
+    );
+    check(
+        &GroupNorm::new(2, 4, 1e-5, true).unwrap(),
+        &[2, 4, 3],
+        &[2, 4, 3],
+    );
+    check(&Identity, &[2, 3], &[2, 3]);
+    let emb = Embedding::<f64>::new(5, 3, None, &mut StdRng::seed_from_u64(4)).unwrap();
+    let ids = chainrule_autograd::IntTensor::from_vec(vec![0, 1, 4, 4, 2, 1], &[2, 3]).unwrap();
+    chainrule_nn::check::gradcheck_module(&emb, &[Tensor::zeros(&[1]).unwrap()], |m, v| {
+        Ok(m.forward_ids(v[0].tape(), &ids)?.tanh().sum())
+    })
+    .unwrap();
+}
+
+#[test]
+fn batch_norm_rejects_one_value_per_channel_in_training() {
+    let bn = BatchNorm1d::<f32>::new(3).unwrap();
+    let x = chainrule_autograd::Tape::new().constant(Tensor::ones(&[1, 3]).unwrap());
+    let e = bn.forward(&x).unwrap_err().to_string();
+    assert!(e.contains("more than 1 value per channel"), "{e}");
+    bn.eval();
+    assert!(bn.forward(&x).is_ok());
 }

@@ -17,7 +17,7 @@ use crate::{Module, ModuleState};
 /// let x = Tape::<f32>::new().constant(Tensor::ones(&[1000])?);
 /// let y = d.forward(&x)?;
 /// assert!(y.value().data().iter().all(|&v| v == 0.0 || v == 2.0));
-/// Module::<f32>::eval(&d);
+/// chainrule_nn::ModuleState::<f32>::eval(&d);
 /// assert_eq!(d.forward(&x)?.value(), x.value());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -11,7 +11,7 @@ use crate::Module;
 ///
 /// ```
 /// use chainrule_autograd::{Tape, Tensor};
-/// use chainrule_nn::{layers::Linear, Module};
+/// use chainrule_nn::{layers::Linear, Module, ModuleState};
 /// use rand::SeedableRng;
 /// let fc = Linear::<f32>::new(432, 10, &mut rand::rngs::StdRng::seed_from_u64(1))?;
 /// let x = Tape::new().constant(Tensor::zeros(&[64, 432])?);

@@ -3,8 +3,11 @@
 mod activation;
 mod conv;
 mod dropout;
+mod embedding;
 mod flatten;
+mod identity;
 mod linear;
+mod norm;
 mod pool;
 mod sequential;
 
@@ -14,8 +17,11 @@ pub use activation::{
 };
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
+pub use identity::Identity;
 pub use linear::Linear;
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
 

@@ -6,7 +6,7 @@ use crate::{Module, ModuleState};
 /// PyTorch's `nn.Sequential`.
 ///
 /// ```
-/// use chainrule_nn::{layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential}, Module};
+/// use chainrule_nn::{layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential}, ModuleState};
 /// use rand::SeedableRng;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let net = Sequential::<f32>::new()
@@ -82,7 +82,7 @@ impl<T: Element> Sequential<T> {
 }
 
 impl<T: Element> ModuleState<T> for Sequential<T> {
-    fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn Module<T>)) {
+    fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn ModuleState<T>)) {
         for (name, layer) in &self.layers {
             f(&format!("{prefix}{name}"), layer.as_ref());
         }

@@ -1,6 +1,7 @@
 //! The layers: each a [`crate::Module`] with PyTorch's name, defaults and parameter names.
 
 mod activation;
+mod attention;
 mod conv;
 mod dropout;
 mod embedding;
@@ -9,12 +10,14 @@ mod identity;
 mod linear;
 mod norm;
 mod pool;
+mod recurrent;
 mod sequential;
 
 pub use activation::{
     GeluApproximation, LeakyReLU, LogSigmoid, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU,
     GELU,
 };
+pub use attention::MultiheadAttention;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
@@ -23,6 +26,7 @@ pub use identity::Identity;
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
+pub use recurrent::{Gru, Lstm, RnnConfig};
 pub use sequential::Sequential;
 
 use chainrule_autograd::{Element, Tensor};

@@ -60,7 +60,9 @@ macro_rules! unary_table {
             }
 
             /// f(x).
-            #[inline]
+            // always: each `map` arm calls it with a constant variant, and only an
+            // inlined call folds the match away and lets the loop vectorise
+            #[inline(always)]
             #[allow(unused_variables)]
             pub fn forward<T: Element>(self, input: T) -> T {
                 match self {
@@ -69,7 +71,7 @@ macro_rules! unary_table {
             }
 
             /// f'(x), given x and y = f(x).
-            #[inline]
+            #[inline(always)]
             #[allow(unused_variables)]
             pub fn derivative<T: Element>(self, input: T, output: T) -> T {
                 match self {

@@ -1,9 +1,10 @@
 //! Scaled dot-product attention, composed of recorded ops (batched matmul, scale, mask,
 //! softmax, matmul), so its every derivative follows from theirs.
 
-use chainrule_tensor::{Element, IntTensor, TensorError};
+use chainrule_tensor::{Element, IntTensor};
 
 use crate::error::InOp;
+use crate::ops::shape_error;
 use crate::{Result, Site, Var};
 
 /// The options of [`Var::scaled_dot_product_attention`], PyTorch's keyword arguments.
@@ -93,13 +94,5 @@ impl<T: Element> Var<T> {
             scores = scores.masked_fill(&hidden, f64::NEG_INFINITY)?;
         }
         scores.softmax(-1)?.matmul(value)
-    }
-}
-
-fn shape_error(op: &'static str, site: Site, message: String) -> crate::Error {
-    crate::Error::Op {
-        op,
-        site,
-        source: TensorError::Shape(message),
     }
 }

@@ -2,9 +2,10 @@
 //! gradients the backward is split into two ops, the input gradient and the weight
 //! gradient, which with the convolution itself are each other's adjoints.
 
-use chainrule_tensor::{Conv2dParams, ConvTranspose2dParams, Element, Shape, TensorError};
+use chainrule_tensor::{Conv2dParams, ConvTranspose2dParams, Element, Shape};
 
 use crate::error::InOp;
+use crate::ops::shape_error;
 use crate::{Grads, Operand, Result, Saved, Site, Var};
 
 impl<T: Element> Var<T> {
@@ -222,13 +223,5 @@ impl<T: Element> Operand<T> {
             |g, x| g.conv2d_weight_grad(x, weight, p),
             |g, x| g.conv2d_weight_grad(x, weight, p),
         )
-    }
-}
-
-fn shape_error(op: &'static str, site: Site, message: String) -> crate::Error {
-    crate::Error::Op {
-        op,
-        site,
-        source: TensorError::Shape(message),
     }
 }

@@ -12,6 +12,7 @@ use chainrule_tensor::{Element, IntTensor, Shape, Tensor};
 use crate::error::InOp;
 use crate::ops::one;
 use crate::ops::reduce::signed;
+use crate::ops::shape_error;
 use crate::{Grads, Operand, Result, Site, Var};
 
 /// Positions read by a row take: the rows along `dim` and the one row (an embedding's
@@ -441,14 +442,5 @@ impl<T: Element> Operand<T> {
                 Operand::Var(Box::new(v.scatter_add_rows(rows.clone(), full.clone())?))
             }
         })
-    }
-}
-
-/// An op error with a message about shapes.
-fn shape_error(op: &'static str, site: Site, message: String) -> crate::Error {
-    crate::Error::Op {
-        op,
-        site,
-        source: chainrule_tensor::TensorError::Shape(message),
     }
 }

@@ -287,7 +287,9 @@ impl<T: Element> Var<T> {
                             continue;
                         }
                         let w = weight(g, reduction, divisor, i);
-                        row.iter_mut().for_each(|v| *v -= off);
+                        if eps != 0.0 {
+                            row.iter_mut().for_each(|v| *v -= off);
+                        }
                         row[class[i]] -= on - off;
                         row.iter_mut().for_each(|v| *v *= w);
                     }

@@ -32,3 +32,26 @@ use crate::{Grads, Operand};
 pub(crate) fn one<T: chainrule_tensor::Element>(g: Operand<T>) -> Grads<T> {
     Grads::from_iter([Some(g)])
 }
+
+/// An op error about its operands' shapes.
+pub(crate) fn shape_error(op: &'static str, site: crate::Site, message: String) -> crate::Error {
+    crate::Error::Op {
+        op,
+        site,
+        source: chainrule_tensor::TensorError::Shape(message),
+    }
+}
+
+/// An op error about one of its attributes.
+pub(crate) fn attr_error(
+    op: &'static str,
+    site: crate::Site,
+    attr: &'static str,
+    reason: String,
+) -> crate::Error {
+    crate::Error::Op {
+        op,
+        site,
+        source: chainrule_tensor::TensorError::Attr { attr, reason },
+    }
+}

@@ -6,6 +6,7 @@ use chainrule_tensor::{Element, Tensor, TensorError};
 
 use crate::error::InOp;
 use crate::ops::reduce::signed;
+use crate::ops::shape_error;
 use crate::{Result, Site, Unary, Var};
 
 /// A batch norm's running statistics (PyTorch's `running_mean` and `running_var`
@@ -101,7 +102,7 @@ impl<T: Element> Var<T> {
         let op = "batch_norm";
         let dims = self.dims();
         if dims.len() < 2 {
-            return Err(op_error(
+            return Err(shape_error(
                 op,
                 site,
                 format!("input {} must be [n, c] or [n, c, …]", self.shape()),
@@ -112,7 +113,7 @@ impl<T: Element> Var<T> {
             if t.dims() == [c] {
                 Ok(())
             } else {
-                Err(op_error(
+                Err(shape_error(
                     op,
                     site,
                     format!("{name} {} for {c} channels", t.shape()),
@@ -141,7 +142,7 @@ impl<T: Element> Var<T> {
             .product();
         let normalized = if options.training {
             if count <= 1 {
-                return Err(op_error(
+                return Err(shape_error(
                     op,
                     site,
                     format!(
@@ -167,7 +168,7 @@ impl<T: Element> Var<T> {
             centered.mul(&var.add_scalar(options.eps).unary(Unary::Powf(-0.5)))?
         } else {
             let Some(s) = stats else {
-                return Err(op_error(
+                return Err(shape_error(
                     op,
                     site,
                     "eval mode needs running statistics".into(),
@@ -210,7 +211,7 @@ impl<T: Element> Var<T> {
         let dims = self.dims();
         let k = normalized_shape.len();
         if k == 0 || k > dims.len() || dims[dims.len() - k..] != *normalized_shape {
-            return Err(op_error(
+            return Err(shape_error(
                 op,
                 site,
                 format!(
@@ -221,7 +222,7 @@ impl<T: Element> Var<T> {
         }
         for (name, p) in [("weight", weight), ("bias", bias)] {
             if let Some(p) = p.filter(|p| p.dims() != normalized_shape) {
-                return Err(op_error(
+                return Err(shape_error(
                     op,
                     site,
                     format!(
@@ -277,7 +278,7 @@ impl<T: Element> Var<T> {
         let c = dims[1];
         for (name, p) in [("weight", weight), ("bias", bias)] {
             if let Some(p) = p.filter(|p| p.dims() != [c]) {
-                return Err(op_error(
+                return Err(shape_error(
                     op,
                     site,
                     format!("{name} {} for {c} channels", p.shape()),
@@ -315,13 +316,5 @@ fn affine<T: Element>(
     match bias {
         Some(b) => x.add(&b.reshape(shape)?),
         None => Ok(x),
-    }
-}
-
-fn op_error(op: &'static str, site: Site, message: String) -> crate::Error {
-    crate::Error::Op {
-        op,
-        site,
-        source: TensorError::Shape(message),
     }
 }

@@ -5,6 +5,7 @@
 use chainrule_tensor::{Element, IntTensor, Tensor, TensorError};
 
 use crate::error::InOp;
+use crate::ops::attr_error;
 use crate::{Result, Site, Var};
 
 /// How [`Var::pad`] fills the border, as PyTorch's `mode`.
@@ -231,13 +232,5 @@ impl<T: Element> Var<T> {
             .index_select(dim as isize, &IntTensor::from(hi))?
             .mul(&lambda)?;
         a.add(&b)
-    }
-}
-
-fn attr_error(op: &'static str, site: Site, attr: &'static str, reason: String) -> crate::Error {
-    crate::Error::Op {
-        op,
-        site,
-        source: TensorError::Attr { attr, reason },
     }
 }

@@ -160,7 +160,7 @@ fn temporary_beside(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = temporary_beside(path);
     let written = (|| -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
@@ -215,7 +215,7 @@ pub(crate) fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
 /// the 8-byte header length, the JSON, and for every tensor its dtype, shape and data
 /// offsets (each within the data section, each the size its shape and dtype need, and
 /// together covering the section).
-fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+pub(crate) fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
     let Some(len_bytes) = bytes.get(..8) else {
         return Err(format!(
             "the file has {} bytes, fewer than the 8-byte header length",

@@ -1,9 +1,16 @@
-//! Runs every optimizer trajectory of `optim.json` and every initializer case of
+//! Runs every optimizer trajectory of `optim.json` and `optim2.json`, every clipping
+//! case of `clip.json`, every schedule of `schedule.json` and every initializer case of
 //! `init.json` (PyTorch 2.15) from `FIXTURES_DIR` (default: the project's copy).
 
 use chainrule_autograd::{Gradients, Param, Tape, Tensor};
 use chainrule_nn::init::{self, FanMode, Nonlinearity};
-use chainrule_nn::optim::{Adam, Optimizer, Sgd};
+use chainrule_nn::optim::{
+    clip_grad_norm, clip_grad_value, AdagradOptions, AdagradRule, AdamOptions, AdamRule,
+    CosineAnnealingLr, CosineAnnealingWarmRestarts, ExponentialLr, LinearLr, LrSchedule,
+    MultiStepLr, NAdamOptions, NAdamRule, OneCycleLr, Optimizer, ParamGroup, PlateauMode,
+    PlateauOptions, RAdamOptions, RAdamRule, ReduceLrOnPlateau, RmsPropOptions, RmsPropRule,
+    RuleOptimizer, Scheduler, SequentialLr, Sgd, SgdOptions, SgdRule, UpdateRule,
+};
 use rand::{rngs::StdRng, SeedableRng};
 use serde_json::Value;
 
@@ -52,44 +59,114 @@ fn gradients(params: &[Param<f64>], grads: &[Tensor<f64>]) -> Gradients<f64> {
     loss.backward().unwrap()
 }
 
+/// The hyperparameters of one group: the case's `hyper` overridden by the group's own
+/// keys (PyTorch's rule for `param_groups`).
+fn merged(case: &Value, group: Option<&Value>) -> Value {
+    let mut h = case["hyper"].clone();
+    if let Some(Value::Object(g)) = group {
+        for (k, v) in g.iter().filter(|(k, _)| *k != "params") {
+            h[k] = v.clone();
+        }
+    }
+    h
+}
+
+fn betas(h: &Value, default: (f64, f64)) -> (f64, f64) {
+    h["betas"]
+        .as_array()
+        .map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()))
+        .unwrap_or(default)
+}
+
+/// Builds the case's optimizer with one group per `groups` entry (or one group).
+fn build<R: UpdateRule + 'static>(
+    case: &Value,
+    params: &[Param<f64>],
+    options: impl Fn(&Value) -> R::Options,
+) -> Result<Box<dyn Optimizer<f64>>, String> {
+    let groups = match case["groups"].as_array() {
+        Some(groups) => groups
+            .iter()
+            .map(|g| {
+                let members = g["params"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| params[i.as_u64().unwrap() as usize].clone());
+                ParamGroup::new(members, options(&merged(case, Some(g))))
+            })
+            .collect(),
+        None => vec![ParamGroup::new(
+            params.to_vec(),
+            options(&merged(case, None)),
+        )],
+    };
+    Ok(Box::new(
+        RuleOptimizer::<f64, R>::with_groups(groups).map_err(|e| e.to_string())?,
+    ))
+}
+
+fn optimizer(case: &Value, params: &[Param<f64>]) -> Result<Box<dyn Optimizer<f64>>, String> {
+    let f = |h: &Value, k: &str, default: f64| h[k].as_f64().unwrap_or(default);
+    let b = |h: &Value, k: &str| h[k].as_bool().unwrap_or(false);
+    match case["optimizer"].as_str().unwrap() {
+        "sgd" => build::<SgdRule>(case, params, |h| SgdOptions {
+            lr: f(h, "lr", 1e-3),
+            momentum: f(h, "momentum", 0.0),
+            dampening: f(h, "dampening", 0.0),
+            nesterov: b(h, "nesterov"),
+            weight_decay: f(h, "weight_decay", 0.0),
+        }),
+        name @ ("adam" | "adamw") => build::<AdamRule>(case, params, |h| AdamOptions {
+            lr: f(h, "lr", 1e-3),
+            betas: betas(h, (0.9, 0.999)),
+            eps: f(h, "eps", 1e-8),
+            weight_decay: f(h, "weight_decay", if name == "adamw" { 1e-2 } else { 0.0 }),
+            decoupled: name == "adamw",
+            amsgrad: b(h, "amsgrad"),
+        }),
+        "rmsprop" => build::<RmsPropRule>(case, params, |h| RmsPropOptions {
+            lr: f(h, "lr", 1e-2),
+            alpha: f(h, "alpha", 0.99),
+            eps: f(h, "eps", 1e-8),
+            weight_decay: f(h, "weight_decay", 0.0),
+            momentum: f(h, "momentum", 0.0),
+            centered: b(h, "centered"),
+        }),
+        "adagrad" => build::<AdagradRule>(case, params, |h| AdagradOptions {
+            lr: f(h, "lr", 1e-2),
+            lr_decay: f(h, "lr_decay", 0.0),
+            weight_decay: f(h, "weight_decay", 0.0),
+            initial_accumulator_value: f(h, "initial_accumulator_value", 0.0),
+            eps: f(h, "eps", 1e-10),
+        }),
+        "nadam" => build::<NAdamRule>(case, params, |h| NAdamOptions {
+            lr: f(h, "lr", 2e-3),
+            betas: betas(h, (0.9, 0.999)),
+            eps: f(h, "eps", 1e-8),
+            weight_decay: f(h, "weight_decay", 0.0),
+            momentum_decay: f(h, "momentum_decay", 4e-3),
+            decoupled: b(h, "decoupled_weight_decay"),
+        }),
+        "radam" => build::<RAdamRule>(case, params, |h| RAdamOptions {
+            lr: f(h, "lr", 1e-3),
+            betas: betas(h, (0.9, 0.999)),
+            eps: f(h, "eps", 1e-8),
+            weight_decay: f(h, "weight_decay", 0.0),
+            decoupled: b(h, "decoupled_weight_decay"),
+        }),
+        other => Err(format!("unknown optimizer {other}")),
+    }
+}
+
 fn run_optim_case(case: &Value) -> Result<(), String> {
-    let h = &case["hyper"];
-    let f = |k: &str, default: f64| h[k].as_f64().unwrap_or(default);
     let params: Vec<Param<f64>> = case["params"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| Param::new(tensor(p)))
         .collect();
-    let mut opt: Box<dyn Optimizer<f64>> = match case["optimizer"].as_str().unwrap() {
-        "sgd" => Box::new(
-            Sgd::new(params.clone(), f("lr", 1e-3))
-                .and_then(|o| o.momentum(f("momentum", 0.0)))
-                .and_then(|o| o.dampening(f("dampening", 0.0)))
-                .and_then(|o| o.nesterov(h["nesterov"].as_bool().unwrap_or(false)))
-                .and_then(|o| o.weight_decay(f("weight_decay", 0.0)))
-                .map_err(|e| e.to_string())?,
-        ),
-        name @ ("adam" | "adamw") => {
-            let betas = h["betas"]
-                .as_array()
-                .map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()))
-                .unwrap_or((0.9, 0.999));
-            let base = if name == "adam" {
-                Adam::new(params.clone(), f("lr", 1e-3))
-                    .and_then(|o| o.weight_decay(f("weight_decay", 0.0)))
-            } else {
-                Adam::adamw(params.clone(), f("lr", 1e-3), f("weight_decay", 1e-2))
-            };
-            Box::new(
-                base.and_then(|o| o.betas(betas.0, betas.1))
-                    .and_then(|o| o.eps(f("eps", 1e-8)))
-                    .map_err(|e| e.to_string())?
-                    .amsgrad(h["amsgrad"].as_bool().unwrap_or(false)),
-            )
-        }
-        other => return Err(format!("unknown optimizer {other}")),
-    };
+    let mut opt = optimizer(case, &params)?;
     for (s, step) in case["steps"].as_array().unwrap().iter().enumerate() {
         let grads: Vec<Tensor<f64>> = step["grads"]
             .as_array()
@@ -112,6 +189,166 @@ fn run_optim_case(case: &Value) -> Result<(), String> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn run_clip_case(case: &Value) -> Result<(), String> {
+    let grads: Vec<Tensor<f64>> = case["grads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(tensor)
+        .collect();
+    let params: Vec<Param<f64>> = grads.iter().map(|g| Param::new(g.zeros_like())).collect();
+    let mut got = gradients(&params, &grads);
+    let e = |e: chainrule_nn::Error| e.to_string();
+    match case["kind"].as_str().unwrap() {
+        "norm" => {
+            let p = match &case["norm_type"] {
+                Value::String(s) if s == "inf" => f64::INFINITY,
+                v => v.as_f64().unwrap(),
+            };
+            let total = clip_grad_norm(&mut got, &params, case["max_norm"].as_f64().unwrap(), p)
+                .map_err(e)?;
+            let want = case["total_norm"].as_f64().unwrap();
+            if (total - want).abs() > 1e-9 + 1e-7 * want.abs() {
+                return Err(format!("total norm {total:e}, want {want:e}"));
+            }
+        }
+        "value" => {
+            clip_grad_value(&mut got, &params, case["clip_value"].as_f64().unwrap()).map_err(e)?
+        }
+        other => return Err(format!("unknown clip kind {other}")),
+    }
+    for (k, (p, want)) in params
+        .iter()
+        .zip(case["clipped"].as_array().unwrap())
+        .enumerate()
+    {
+        let want = tensor(want);
+        let g = got.get(p).ok_or(format!("gradient {k} missing"))?;
+        for (i, (g, w)) in g.data().iter().zip(want.data()).enumerate() {
+            if (g - w).abs().is_nan() || (g - w).abs() > 1e-9 + 1e-7 * w.abs() {
+                return Err(format!("gradient {k} element {i}: got {g:e}, want {w:e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn schedule(name: &str, h: &Value) -> Result<Box<dyn LrSchedule>, String> {
+    let f = |k: &str| h[k].as_f64().ok_or(format!("{name}: no {k}"));
+    let u = |k: &str| {
+        h[k].as_u64()
+            .map(|v| v as usize)
+            .ok_or(format!("{name}: no {k}"))
+    };
+    let or = |k: &str, d: f64| h[k].as_f64().unwrap_or(d);
+    Ok(match name {
+        "StepLR" => Box::new(chainrule_nn::optim::StepLr {
+            step_size: u("step_size")?,
+            gamma: or("gamma", 0.1),
+        }),
+        "MultiStepLR" => Box::new(MultiStepLr {
+            milestones: h["milestones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_u64().unwrap() as usize)
+                .collect(),
+            gamma: or("gamma", 0.1),
+        }),
+        "ExponentialLR" => Box::new(ExponentialLr { gamma: f("gamma")? }),
+        "CosineAnnealingLR" => Box::new(CosineAnnealingLr {
+            t_max: u("T_max")?,
+            eta_min: or("eta_min", 0.0),
+        }),
+        "LinearLR" => Box::new(LinearLr {
+            start_factor: or("start_factor", 1.0 / 3.0),
+            end_factor: or("end_factor", 1.0),
+            total_iters: h["total_iters"].as_u64().unwrap_or(5) as usize,
+        }),
+        "OneCycleLR" => Box::new(OneCycleLr::new(f("max_lr")?, u("total_steps")?)),
+        "CosineAnnealingWarmRestarts" => Box::new(CosineAnnealingWarmRestarts {
+            t_0: u("T_0")?,
+            t_mult: h["T_mult"].as_u64().unwrap_or(1) as usize,
+            eta_min: or("eta_min", 0.0),
+        }),
+        "SequentialLR" => Box::new(SequentialLr {
+            schedules: h["schedulers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| schedule(s[0].as_str().unwrap(), &s[1]))
+                .collect::<Result<_, _>>()?,
+            milestones: h["milestones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_u64().unwrap() as usize)
+                .collect(),
+        }),
+        other => return Err(format!("unknown schedule {other}")),
+    })
+}
+
+fn run_schedule_case(case: &Value) -> Result<(), String> {
+    let name = case["scheduler"].as_str().unwrap();
+    let h = &case["hyper"];
+    let w = Param::new(Tensor::<f64>::zeros(&[1]).unwrap());
+    let mut opt = Sgd::new(vec![w.clone()], case["base_lr"].as_f64().unwrap())
+        .and_then(|o| o.momentum(case["momentum"].as_f64().unwrap()))
+        .map_err(|e| e.to_string())?;
+    let want_lrs = floats(&case["lrs"]);
+    let want_momenta = case.get("momenta").map(floats);
+    let grads = gradients(std::slice::from_ref(&w), &[Tensor::ones(&[1]).unwrap()]);
+    let check = |k: usize, what: &str, got: f64, want: f64| {
+        if (got - want).abs().is_nan() || (got - want).abs() > 1e-12 + 1e-9 * want.abs() {
+            return Err(format!("step {k}: {what} {got:e}, want {want:e}"));
+        }
+        Ok(())
+    };
+    if name == "ReduceLROnPlateau" {
+        let mut plateau = ReduceLrOnPlateau::new(PlateauOptions {
+            mode: if h["mode"] == "max" {
+                PlateauMode::Max
+            } else {
+                PlateauMode::Min
+            },
+            factor: h["factor"].as_f64().unwrap_or(0.1),
+            patience: h["patience"].as_u64().unwrap_or(10) as usize,
+            threshold: h["threshold"].as_f64().unwrap_or(1e-4),
+            ..PlateauOptions::default()
+        })
+        .map_err(|e| e.to_string())?;
+        for (k, (metric, want)) in floats(&case["metrics"])
+            .into_iter()
+            .zip(want_lrs)
+            .enumerate()
+        {
+            opt.step(&grads).map_err(|e| e.to_string())?;
+            plateau.step(metric, &mut opt);
+            check(k, "lr", opt.lr(), want)?;
+        }
+        return Ok(());
+    }
+    let mut sched = Scheduler::new(schedule(name, h)?, &mut opt).map_err(|e| e.to_string())?;
+    for (k, want) in want_lrs.into_iter().enumerate() {
+        opt.step(&grads).map_err(|e| e.to_string())?;
+        sched.step(&mut opt).map_err(|e| e.to_string())?;
+        check(k, "lr", opt.lr(), want)?;
+        if let Some(m) = &want_momenta {
+            check(k, "momentum", opt.momenta()[0].unwrap(), m[k])?;
         }
     }
     Ok(())
@@ -229,8 +466,22 @@ fn fixtures_optimizers_and_initializers_match_pytorch() {
             println!("FAILED {name}: {m}");
         }
     };
-    for case in read("optim.json")["cases"].as_array().unwrap() {
-        tally(case["name"].as_str().unwrap(), run_optim_case(case));
+    for file in ["optim.json", "optim2.json"] {
+        for case in read(file)["cases"].as_array().unwrap() {
+            tally(case["name"].as_str().unwrap(), run_optim_case(case));
+        }
+    }
+    for (i, case) in read("clip.json")["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let name = format!("clip[{i}] {} {}", case["kind"], case["norm_type"]);
+        tally(&name, run_clip_case(case));
+    }
+    for case in read("schedule.json")["cases"].as_array().unwrap() {
+        tally(case["name"].as_str().unwrap(), run_schedule_case(case));
     }
     let mut rng = StdRng::seed_from_u64(2015);
     for (i, case) in read("init.json")["cases"]

@@ -1,16 +1,36 @@
-//! Optimizers with PyTorch's exact update rules, and learning-rate schedules.
+//! Optimizers with PyTorch's exact update rules, parameter groups, saved state,
+//! gradient clipping and learning-rate schedules.
 //!
 //! An optimizer holds the parameters it updates; [`Optimizer::step`] takes the
 //! [`Gradients`] a backward pass returned. Parameters with no gradient are skipped, as
-//! in PyTorch when `.grad` is `None`.
+//! in PyTorch when `.grad` is `None`. Every optimizer is a [`RuleOptimizer`] with its
+//! [`UpdateRule`]: groups, [`Optimizer::state_dict`] and schedules work the same for all.
 
+mod adagrad;
 mod adam;
+mod clip;
+mod nadam;
+mod radam;
+mod rmsprop;
+mod rule;
 mod schedule;
 mod sgd;
+mod state;
 
-pub use adam::Adam;
-pub use schedule::{CosineAnnealingLr, LrSchedule, StepLr};
-pub use sgd::Sgd;
+pub use adagrad::{Adagrad, AdagradOptions, AdagradRule};
+pub use adam::{Adam, AdamOptions, AdamRule};
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use nadam::{NAdam, NAdamOptions, NAdamRule};
+pub use radam::{RAdam, RAdamOptions, RAdamRule};
+pub use rmsprop::{RmsProp, RmsPropOptions, RmsPropRule};
+pub use rule::{ParamGroup, ParamState, RuleOptimizer, UpdateRule};
+pub use schedule::{
+    AnnealStrategy, CosineAnnealingLr, CosineAnnealingWarmRestarts, ExponentialLr, LinearLr,
+    LrSchedule, MultiStepLr, OneCycleLr, PlateauMode, PlateauOptions, ReduceLrOnPlateau, Scheduler,
+    SequentialLr, StepLr, ThresholdMode,
+};
+pub use sgd::{Sgd, SgdOptions, SgdRule};
+pub use state::{GroupState, OptimizerState};
 
 use chainrule_autograd::{Element, Gradients, Param, Tensor};
 
@@ -55,18 +75,72 @@ impl<T: Element> Spares<T> {
 }
 
 /// Updates parameters from gradients.
+///
+/// ```
+/// use chainrule_autograd::{Param, Tensor};
+/// use chainrule_nn::optim::{Optimizer, Sgd};
+/// let w = Param::new(Tensor::<f32>::zeros(&[2])?);
+/// let mut opt: Box<dyn Optimizer> = Box::new(Sgd::new(vec![w], 0.1)?.momentum(0.9)?);
+/// opt.set_lr(0.01);
+/// assert_eq!((opt.lr(), opt.momenta()), (0.01, vec![Some(0.9)]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Optimizer<T: Element = f32> {
     /// One update of every parameter that has a gradient.
     ///
     /// # Errors
-    /// A gradient whose shape differs from its parameter's.
+    /// A gradient whose shape differs from its parameter's (checked for every
+    /// parameter before any changes).
     fn step(&mut self, grads: &Gradients<T>) -> crate::Result<()>;
 
-    /// The current learning rate.
-    fn lr(&self) -> f64;
+    /// Each group's learning rate.
+    fn lrs(&self) -> Vec<f64>;
 
-    /// Sets the learning rate (schedules use this).
-    fn set_lr(&mut self, lr: f64);
+    /// Sets group `group`'s learning rate (schedules use this); no such group: nothing.
+    fn set_group_lr(&mut self, group: usize, lr: f64);
+
+    /// Each group's momentum as a one-cycle schedule sees it (SGD's and RMSprop's
+    /// momentum, the Adam family's β₁; `None` for Adagrad).
+    fn momenta(&self) -> Vec<Option<f64>>;
+
+    /// Sets group `group`'s momentum; nothing for a rule without one.
+    fn set_group_momentum(&mut self, group: usize, momentum: f64);
+
+    /// Everything needed to resume: each group's hyperparameters and each parameter's
+    /// step count and buffers (PyTorch's `state_dict`). Save it with
+    /// [`OptimizerState::save`].
+    fn state_dict(&self) -> OptimizerState<T>;
+
+    /// Restores a [`Optimizer::state_dict`] taken from an optimizer of the same kind over
+    /// parameters of the same shapes in the same groups.
+    ///
+    /// # Errors
+    /// Any mismatch (kind, groups, shapes, unknown hyperparameter); the error lists
+    /// every one and nothing changes.
+    fn load_state_dict(&mut self, state: &OptimizerState<T>) -> crate::Result<()>;
+
+    /// The first group's learning rate.
+    fn lr(&self) -> f64 {
+        self.lrs().first().copied().unwrap_or(0.0)
+    }
+
+    /// Sets every group's learning rate.
+    fn set_lr(&mut self, lr: f64) {
+        for g in 0..self.lrs().len() {
+            self.set_group_lr(g, lr);
+        }
+    }
+}
+
+/// A saved boolean hyperparameter: any non-zero value is on.
+pub(crate) fn flag(v: f64) -> bool {
+    v != 0.0
+}
+
+/// The Adam family's rule: each beta in `[0, 1)`.
+pub(crate) fn check_betas(what: &'static str, (b1, b2): (f64, f64)) -> crate::Result<()> {
+    check_range(what, "beta1", b1, 0.0, Some(1.0))?;
+    check_range(what, "beta2", b2, 0.0, Some(1.0))
 }
 
 /// PyTorch's hyperparameter rule `low <= value` (and `value < high` when given): NaN

@@ -1,8 +1,6 @@
-use std::collections::HashMap;
+use chainrule_autograd::{Element, Param};
 
-use chainrule_autograd::{Element, Gradients, Param, ParamId, Tensor};
-
-use super::{check_range, check_shape, Optimizer, Spares};
+use super::{check_range, flag, ParamState, RuleOptimizer, UpdateRule};
 
 /// Stochastic gradient descent with PyTorch's momentum, dampening, Nesterov and
 /// (L2) weight decay:
@@ -27,15 +25,134 @@ use super::{check_range, check_shape, Optimizer, Spares};
 /// assert!((w.value().data()[0] - 0.8).abs() < 1e-12);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Sgd<T: Element = f32> {
-    params: Vec<Param<T>>,
-    lr: f64,
-    momentum: f64,
-    dampening: f64,
-    nesterov: bool,
-    weight_decay: f64,
-    buffers: HashMap<ParamId, Tensor<T>>,
-    spares: Spares<T>,
+pub type Sgd<T = f32> = RuleOptimizer<T, SgdRule>;
+
+/// [`Sgd`]'s hyperparameters; the default is PyTorch's (lr 1e-3, everything else off).
+///
+/// ```
+/// use chainrule_nn::optim::SgdOptions;
+/// let o = SgdOptions { momentum: 0.9, ..SgdOptions::default() };
+/// assert_eq!(o.lr, 1e-3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdOptions {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor μ.
+    pub momentum: f64,
+    /// Dampening of the momentum's gradient term.
+    pub dampening: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl Default for SgdOptions {
+    fn default() -> Self {
+        SgdOptions {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// [`Sgd`]'s update rule.
+#[derive(Debug)]
+pub struct SgdRule;
+
+impl UpdateRule for SgdRule {
+    const NAME: &'static str = "Sgd";
+    const SLOTS: &'static [&'static str] = &["momentum_buffer"];
+    type Options = SgdOptions;
+
+    fn check(o: &SgdOptions) -> crate::Result<()> {
+        check_range("Sgd", "learning rate", o.lr, 0.0, None)?;
+        check_range("Sgd", "momentum", o.momentum, 0.0, None)?;
+        check_range("Sgd", "dampening", o.dampening, f64::MIN, None)?;
+        check_range("Sgd", "weight_decay", o.weight_decay, 0.0, None)?;
+        if o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0) {
+            return Err(crate::Error::Invalid {
+                what: "Sgd",
+                reason: format!(
+                    "Nesterov momentum requires a momentum and zero dampening (momentum {}, dampening {})",
+                    o.momentum, o.dampening
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn lr(o: &SgdOptions) -> f64 {
+        o.lr
+    }
+
+    fn set_lr(o: &mut SgdOptions, lr: f64) {
+        o.lr = lr;
+    }
+
+    fn momentum(o: &SgdOptions) -> Option<f64> {
+        Some(o.momentum)
+    }
+
+    fn set_momentum(o: &mut SgdOptions, momentum: f64) {
+        o.momentum = momentum;
+    }
+
+    fn hyper(o: &SgdOptions) -> Vec<(&'static str, f64)> {
+        vec![
+            ("lr", o.lr),
+            ("momentum", o.momentum),
+            ("dampening", o.dampening),
+            ("nesterov", f64::from(u8::from(o.nesterov))),
+            ("weight_decay", o.weight_decay),
+        ]
+    }
+
+    fn set_hyper(o: &mut SgdOptions, name: &str, v: f64) -> bool {
+        match name {
+            "lr" => o.lr = v,
+            "momentum" => o.momentum = v,
+            "dampening" => o.dampening = v,
+            "nesterov" => o.nesterov = flag(v),
+            "weight_decay" => o.weight_decay = v,
+            _ => return false,
+        }
+        true
+    }
+
+    fn update<T: Element>(o: &SgdOptions, st: &mut ParamState<T>, w: &[T], g: &[T], new: &mut [T]) {
+        let c = T::from_f64;
+        let (lr, mu, damp, wd) = (
+            c(o.lr),
+            c(o.momentum),
+            c(1.0 - o.dampening),
+            c(o.weight_decay),
+        );
+        let has_wd = o.weight_decay != 0.0;
+        if o.momentum == 0.0 {
+            for ((n, &w), &g) in new.iter_mut().zip(w).zip(g) {
+                let d = if has_wd { g + wd * w } else { g };
+                *n = w - lr * d;
+            }
+            return;
+        }
+        let buf = &mut st.slots[0];
+        // PyTorch's buffer starts as the first step's d, not as μ·0 + (1 − dampening)·d
+        let first = buf.is_empty();
+        if first {
+            buf.resize(g.len(), T::ZERO);
+        }
+        for (((n, &w), &g), b) in new.iter_mut().zip(w).zip(g).zip(buf.iter_mut()) {
+            let d = if has_wd { g + wd * w } else { g };
+            *b = if first { d } else { mu * *b + damp * d };
+            let step = if o.nesterov { d + mu * *b } else { *b };
+            *n = w - lr * step;
+        }
+    }
 }
 
 impl<T: Element> Sgd<T> {
@@ -44,129 +161,44 @@ impl<T: Element> Sgd<T> {
     /// # Errors
     /// `lr` negative or not finite (PyTorch's rule).
     pub fn new(params: impl IntoIterator<Item = Param<T>>, lr: f64) -> crate::Result<Self> {
-        check_range("Sgd", "learning rate", lr, 0.0, None)?;
-        Ok(Sgd {
-            params: params.into_iter().collect(),
-            lr,
-            momentum: 0.0,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            buffers: HashMap::new(),
-            spares: Spares::new(),
-        })
+        Self::with_options(
+            params,
+            SgdOptions {
+                lr,
+                ..SgdOptions::default()
+            },
+        )
     }
 
-    /// Momentum factor μ.
+    /// Momentum factor μ, in every group.
     ///
     /// # Errors
     /// `momentum` negative or not finite, or 0 with Nesterov on.
-    pub fn momentum(mut self, momentum: f64) -> crate::Result<Self> {
-        check_range("Sgd", "momentum", momentum, 0.0, None)?;
-        self.momentum = momentum;
-        self.check_nesterov()?;
-        Ok(self)
+    pub fn momentum(self, momentum: f64) -> crate::Result<Self> {
+        self.configure(|o| o.momentum = momentum)
     }
 
-    /// Dampening of the momentum's gradient term.
+    /// Dampening of the momentum's gradient term, in every group.
     ///
     /// # Errors
     /// `dampening` not finite, or non-zero with Nesterov on.
-    pub fn dampening(mut self, dampening: f64) -> crate::Result<Self> {
-        check_range("Sgd", "dampening", dampening, f64::MIN, None)?;
-        self.dampening = dampening;
-        self.check_nesterov()?;
-        Ok(self)
+    pub fn dampening(self, dampening: f64) -> crate::Result<Self> {
+        self.configure(|o| o.dampening = dampening)
     }
 
-    /// Nesterov momentum; set the momentum first.
+    /// Nesterov momentum, in every group; set the momentum first.
     ///
     /// # Errors
     /// Nesterov without a positive momentum and zero dampening (PyTorch's rule).
-    pub fn nesterov(mut self, nesterov: bool) -> crate::Result<Self> {
-        self.nesterov = nesterov;
-        self.check_nesterov()?;
-        Ok(self)
+    pub fn nesterov(self, nesterov: bool) -> crate::Result<Self> {
+        self.configure(|o| o.nesterov = nesterov)
     }
 
-    /// L2 penalty added to the gradient.
+    /// L2 penalty added to the gradient, in every group.
     ///
     /// # Errors
     /// `weight_decay` negative or not finite.
-    pub fn weight_decay(mut self, weight_decay: f64) -> crate::Result<Self> {
-        check_range("Sgd", "weight_decay", weight_decay, 0.0, None)?;
-        self.weight_decay = weight_decay;
-        Ok(self)
-    }
-
-    fn check_nesterov(&self) -> crate::Result<()> {
-        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
-            return Err(crate::Error::Invalid {
-                what: "Sgd",
-                reason: format!(
-                    "Nesterov momentum requires a momentum and zero dampening (momentum {}, dampening {})",
-                    self.momentum, self.dampening
-                ),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl<T: Element> Optimizer<T> for Sgd<T> {
-    fn step(&mut self, grads: &Gradients<T>) -> crate::Result<()> {
-        let c = T::from_f64;
-        let (lr, mu, damp, wd) = (
-            c(self.lr),
-            c(self.momentum),
-            c(1.0 - self.dampening),
-            c(self.weight_decay),
-        );
-        for (index, p) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(p) else { continue };
-            let w = p.value();
-            check_shape("Sgd", &w, g)?;
-            let mut d = g.clone();
-            if self.weight_decay != 0.0 {
-                d.data_mut()
-                    .iter_mut()
-                    .zip(w.data())
-                    .for_each(|(d, &w)| *d += wd * w);
-            }
-            if self.momentum != 0.0 {
-                let buf = match self.buffers.get_mut(&p.id()) {
-                    Some(b) => {
-                        b.data_mut()
-                            .iter_mut()
-                            .zip(d.data())
-                            .for_each(|(b, &d)| *b = mu * *b + damp * d);
-                        b
-                    }
-                    None => self.buffers.entry(p.id()).or_insert_with(|| d.clone()),
-                };
-                if self.nesterov {
-                    d.data_mut()
-                        .iter_mut()
-                        .zip(buf.data())
-                        .for_each(|(d, &b)| *d += mu * b);
-                } else {
-                    d = buf.clone();
-                }
-            }
-            self.spares.swap_update(index, p, w, |old, new| {
-                for ((n, &w), &d) in new.iter_mut().zip(old).zip(d.data()) {
-                    *n = w - lr * d;
-                }
-            });
-        }
-        Ok(())
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
+    pub fn weight_decay(self, weight_decay: f64) -> crate::Result<Self> {
+        self.configure(|o| o.weight_decay = weight_decay)
     }
 }

@@ -4,12 +4,18 @@
 //! `cargo run --release --example mnist -- --epochs 3`
 //!
 //! Flags: `--epochs N` (3), `--batch-size N` (64), `--lr X` (0.05), `--momentum X` (0.9),
-//! `--data DIR` (data/mnist), `--seed N` (0), `--save FILE` (safetensors), `--threads N`.
+//! `--data DIR` (data/mnist), `--seed N` (0), `--save FILE` (safetensors), `--threads N`,
+//! `--init he-glorot|default` (he-glorot), `--inputs unit|normalized` (unit).
+//!
+//! The recipe is the seed's own answer: He initialization for the ReLU conv layer,
+//! Glorot for the linear head, zero biases, pixels in [0, 1] (`--init default
+//! --inputs normalized` is PyTorch's layer default with normalized pixels).
 
 use std::time::Instant;
 
+use chainrule::nn::init::{self, FanMode, Nonlinearity};
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use chainrule::nn::mnist::Mnist;
+use chainrule::nn::mnist::{Mnist, Pixels};
 use chainrule::nn::optim::{Optimizer, Sgd};
 use chainrule::nn::{checkpoint, Module, ModuleState};
 use chainrule::{Reduction, Tape};
@@ -30,6 +36,8 @@ struct Args {
     seed: u64,
     save: Option<String>,
     threads: Option<usize>,
+    he_glorot: bool,
+    pixels: Pixels,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +50,8 @@ fn parse_args() -> Result<Args, String> {
         seed: 0,
         save: None,
         threads: None,
+        he_glorot: true,
+        pixels: Pixels::Unit,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,21 +66,55 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = num(value()?)? as u64,
             "--save" => a.save = Some(value()?),
             "--threads" => a.threads = Some(num(value()?)? as usize),
-            "--help" | "-h" => return Err("usage: mnist [--epochs N] [--batch-size N] [--lr X] [--momentum X] [--data DIR] [--seed N] [--save FILE] [--threads N]".into()),
+            "--init" => {
+                a.he_glorot = match value()?.as_str() {
+                    "he-glorot" => true,
+                    "default" => false,
+                    other => return Err(format!("--init {other}: he-glorot or default")),
+                }
+            }
+            "--inputs" => {
+                a.pixels = match value()?.as_str() {
+                    "unit" => Pixels::Unit,
+                    "normalized" => Pixels::Normalized,
+                    other => return Err(format!("--inputs {other}: unit or normalized")),
+                }
+            }
+            "--help" | "-h" => return Err("usage: mnist [--epochs N] [--batch-size N] [--lr X] [--momentum X] [--data DIR] [--seed N] [--save FILE] [--threads N] [--init he-glorot|default] [--inputs unit|normalized]".into()),
             other => return Err(format!("unknown flag {other}")),
         }
     }
     Ok(a)
 }
 
-/// The network from our user's question.
-fn seed_network(rng: &mut rand::rngs::StdRng) -> chainrule::nn::Result<Sequential> {
+/// The network from our user's question; with `he_glorot`, He-normal weights for the
+/// ReLU conv layer (fan in), Glorot-uniform for the head, zero biases.
+fn seed_network(
+    rng: &mut rand::rngs::StdRng,
+    he_glorot: bool,
+) -> chainrule::nn::Result<Sequential> {
+    let conv = Conv2d::new(1, 3, [5, 5], rng)?;
+    let fc = Linear::new(432, 10, rng)?;
+    if he_glorot {
+        let dims = conv.weight.dims();
+        conv.weight.set(init::kaiming_normal(
+            &dims,
+            FanMode::FanIn,
+            Nonlinearity::Relu,
+            rng,
+        )?);
+        fc.weight
+            .set(init::xavier_uniform(&fc.weight.dims(), 1.0, rng)?);
+        for b in [&conv.bias, &fc.bias].into_iter().flatten() {
+            b.set(init::zeros(&b.dims())?);
+        }
+    }
     Ok(Sequential::new()
-        .push_named("conv", Conv2d::new(1, 3, [5, 5], rng)?)
+        .push_named("conv", conv)
         .push_named("relu", ReLU)
         .push_named("pool", MaxPool2d::new([2, 2]))
         .push_named("flatten", Flatten::default())
-        .push_named("fc", Linear::new(432, 10, rng)?))
+        .push_named("fc", fc))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,7 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .num_threads(t)
             .build_global()?;
     }
-    let data = Mnist::load(&args.data)?;
+    let data = Mnist::load_with(&args.data, args.pixels)?;
     println!(
         "MNIST: {} training and {} test images from {}",
         data.train.len(),
@@ -88,7 +132,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.data
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let net = seed_network(&mut rng)?;
+    let net = seed_network(&mut rng, args.he_glorot)?;
 
     // What happens after the pooling layer: the shape after each layer.
     let tape = Tape::new();

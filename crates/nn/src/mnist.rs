@@ -24,9 +24,18 @@ pub const MEAN: f32 = 0.1307;
 /// See [`MEAN`].
 pub const STD: f32 = 0.3081;
 
-/// One split: normalized images `[len, 28·28]` row-major, and labels `0..10`.
+/// How pixel bytes become inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pixels {
+    /// `(pixel/255 − MEAN)/STD`: zero mean and unit variance over the training set.
+    Normalized,
+    /// `pixel/255`, in [0, 1] (torchvision's `ToTensor`).
+    Unit,
+}
+
+/// One split: images `[len, 28·28]` row-major, and labels `0..10`.
 pub struct Split {
-    /// `(pixel/255 − MEAN)/STD`, 784 values per image.
+    /// 784 values per image, scaled as [`Pixels`] says.
     pub images: Vec<f32>,
     /// One label per image.
     pub labels: Vec<usize>,
@@ -41,13 +50,30 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Reads the four standard `*-ubyte.gz` files from `dir`.
+    /// Reads the four standard `*-ubyte.gz` files from `dir`, normalized
+    /// ([`Pixels::Normalized`]).
     ///
     /// # Errors
     /// A file is missing, not gzip, has the wrong magic number, or is truncated.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(dir, Pixels::Normalized)
+    }
+
+    /// Reads the four standard files from `dir` with the given pixel scaling.
+    ///
+    /// ```no_run
+    /// use chainrule_nn::mnist::{Mnist, Pixels};
+    /// let data = Mnist::load_with("data/mnist", Pixels::Unit)?;
+    /// assert!(data.train.images.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    /// # Ok::<(), chainrule_nn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mnist::load`].
+    pub fn load_with(dir: impl AsRef<Path>, pixels: Pixels) -> Result<Self> {
         let dir = dir.as_ref();
-        let split = |images: &str, labels: &str| Split::load(&dir.join(images), &dir.join(labels));
+        let split =
+            |images: &str, labels: &str| Split::load(&dir.join(images), &dir.join(labels), pixels);
         Ok(Mnist {
             train: split("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?,
             test: split("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?,
@@ -109,7 +135,7 @@ pub fn read_idx(path: &Path, want_dims: usize) -> Result<(Vec<usize>, Vec<u8>)> 
 }
 
 impl Split {
-    fn load(images: &Path, labels: &Path) -> Result<Self> {
+    fn load(images: &Path, labels: &Path, scaling: Pixels) -> Result<Self> {
         let (idims, pixels) = read_idx(images, 3)?;
         let (ldims, label_bytes) = read_idx(labels, 1)?;
         if idims[0] != ldims[0] || idims[1..] != [28, 28] {
@@ -130,7 +156,10 @@ impl Split {
         Ok(Split {
             images: pixels
                 .iter()
-                .map(|&p| (p as f32 / 255.0 - MEAN) / STD)
+                .map(|&p| match scaling {
+                    Pixels::Normalized => (p as f32 / 255.0 - MEAN) / STD,
+                    Pixels::Unit => p as f32 / 255.0,
+                })
                 .collect(),
             labels: label_bytes.into_iter().map(usize::from).collect(),
         })

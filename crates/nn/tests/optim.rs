@@ -104,7 +104,7 @@ fn a_bad_gradient_changes_no_parameter() {
 fn loading_a_mismatched_state_lists_every_problem_and_changes_nothing() {
     let a = param(&[1.0, 2.0]);
     let mut adam = Adam::new(vec![a.clone()], 0.1).unwrap();
-    adam.step(&squares(&[a.clone()])).unwrap();
+    adam.step(&squares(std::slice::from_ref(&a))).unwrap();
     let mut sgd = Sgd::new(vec![param(&[1.0])], 0.3)
         .unwrap()
         .momentum(0.5)
@@ -141,7 +141,7 @@ fn a_saved_state_round_trips_and_a_model_checkpoint_is_refused() {
     let a = param(&[1.0, -2.0]);
     let mut opt = Adam::new(vec![a.clone()], 0.1).unwrap().amsgrad(true);
     for _ in 0..3 {
-        opt.step(&squares(&[a.clone()])).unwrap();
+        opt.step(&squares(std::slice::from_ref(&a))).unwrap();
     }
     let dir = std::env::temp_dir();
     let path = dir.join(format!(
@@ -175,13 +175,13 @@ fn a_saved_state_round_trips_and_a_model_checkpoint_is_refused() {
 #[test]
 fn clipping_rejects_bad_arguments_and_skips_missing_gradients() {
     let (a, b) = (param(&[3.0, 4.0]), param(&[1.0]));
-    let mut grads = squares(&[a.clone()]);
-    assert!(clip_grad_norm(&mut grads, &[a.clone()], -1.0, 2.0).is_err());
-    assert!(clip_grad_norm(&mut grads, &[a.clone()], 1.0, 0.0).is_err());
-    assert!(clip_grad_norm(&mut grads, &[a.clone()], 1.0, f64::NAN).is_err());
-    assert!(clip_grad_value(&mut grads, &[a.clone()], -0.5).is_err());
+    let mut grads = squares(std::slice::from_ref(&a));
+    assert!(clip_grad_norm(&mut grads, std::slice::from_ref(&a), -1.0, 2.0).is_err());
+    assert!(clip_grad_norm(&mut grads, std::slice::from_ref(&a), 1.0, 0.0).is_err());
+    assert!(clip_grad_norm(&mut grads, std::slice::from_ref(&a), 1.0, f64::NAN).is_err());
+    assert!(clip_grad_value(&mut grads, std::slice::from_ref(&a), -0.5).is_err());
     assert_eq!(
-        clip_grad_norm(&mut grads, &[b.clone()], 1.0, 2.0).unwrap(),
+        clip_grad_norm(&mut grads, std::slice::from_ref(&b), 1.0, 2.0).unwrap(),
         0.0
     );
     // below the limit the gradients stay exactly as they were

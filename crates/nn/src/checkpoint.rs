@@ -1,7 +1,9 @@
 //! Save and load a module's parameters and buffers as safetensors, the format
 //! PyTorch, JAX and candle users already exchange, keyed by name (`"0.weight"`,
 //! `"bn.running_mean"`; integer buffers such as `num_batches_tracked` as `I64`, as
-//! PyTorch writes them).
+//! PyTorch writes them). [`load_with`] loads PyTorch's `state_dict` files with
+//! `strict: false`, renaming (a `module.` prefix, one submodule of a larger model) and
+//! F32 ↔ F64 conversion.
 //!
 //! Loading reads only regular files and never more than the file holds; every size the
 //! header declares is checked against the file before any tensor is read, and a
@@ -286,77 +288,208 @@ pub(crate) fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
 /// Loads `path` into `module`'s parameters and buffers. Names, shapes and dtypes must match
 /// exactly; on any mismatch nothing is changed and the error lists every problem
 /// (missing, unexpected, wrong shape, wrong dtype). A truncated or malformed file is
-/// an error that says what is wrong, never a panic.
+/// an error that says what is wrong, never a panic. [`load_with`] relaxes the rules.
 ///
 /// # Errors
 /// The file is not a regular file or cannot be read, is not valid safetensors, or does
 /// not match the module.
 pub fn load<T: Element>(module: &dyn ModuleState<T>, path: impl AsRef<Path>) -> Result<()> {
+    load_with(module, path, &LoadOptions::default()).map(drop)
+}
+
+/// Maps a file's tensor name to the module's (`None`: skip the tensor).
+pub type Rename = Box<dyn Fn(&str) -> Option<String>>;
+
+/// How [`load_with`] matches a file to a module: PyTorch's `strict=False`, renaming
+/// (a DDP `module.` prefix, a submodule moved), and dtype conversion.
+///
+/// ```
+/// use chainrule_nn::checkpoint::LoadOptions;
+/// let options = LoadOptions { strict: false, cast: true, ..LoadOptions::default() }
+///     .strip_prefix("module.");
+/// assert!(!options.strict);
+/// ```
+pub struct LoadOptions {
+    /// Missing and unexpected tensors are errors (PyTorch's default); when false they
+    /// are returned in the [`LoadReport`]. A shape mismatch is an error either way.
+    pub strict: bool,
+    /// Convert F32 ↔ F64 tensors to the module's float type (and I32 → I64 buffers);
+    /// off, another dtype is an error.
+    pub cast: bool,
+    /// Maps each name in the file to the module's name; `None` skips the entry.
+    pub rename: Option<Rename>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            strict: true,
+            cast: false,
+            rename: None,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Renames every file entry with `rename` (`None` skips it), after any earlier
+    /// renaming.
+    ///
+    /// ```
+    /// use chainrule_nn::checkpoint::LoadOptions;
+    /// let o = LoadOptions::default().rename(|n| Some(n.replace("encoder.", "body.")));
+    /// assert!(o.rename.is_some());
+    /// ```
+    pub fn rename(mut self, rename: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.rename = Some(match self.rename.take() {
+            Some(first) => Box::new(move |n| first(n).and_then(|m| rename(&m))),
+            None => Box::new(rename),
+        });
+        self
+    }
+
+    /// Removes `prefix` from the file's names that have it (PyTorch's
+    /// `consume_prefix_in_state_dict_if_present`, for checkpoints saved from a
+    /// `DistributedDataParallel` wrapper as `module.…`).
+    ///
+    /// ```
+    /// use chainrule_nn::checkpoint::LoadOptions;
+    /// let o = LoadOptions::default().strip_prefix("module.");
+    /// assert_eq!((o.rename.as_ref().unwrap())("module.fc.weight").as_deref(), Some("fc.weight"));
+    /// ```
+    pub fn strip_prefix(self, prefix: &str) -> Self {
+        let prefix = prefix.to_string();
+        self.rename(move |n| Some(n.strip_prefix(prefix.as_str()).unwrap_or(n).to_string()))
+    }
+
+    /// Keeps only the file's entries under `prefix`, without it: loads a submodule from
+    /// a whole model's checkpoint.
+    ///
+    /// ```
+    /// use chainrule_nn::checkpoint::LoadOptions;
+    /// let o = LoadOptions::default().only_under("encoder.");
+    /// let f = o.rename.as_ref().unwrap();
+    /// assert_eq!((f("encoder.0.weight").as_deref(), f("head.weight")), (Some("0.weight"), None));
+    /// ```
+    pub fn only_under(self, prefix: &str) -> Self {
+        let prefix = prefix.to_string();
+        self.rename(move |n| n.strip_prefix(prefix.as_str()).map(str::to_string))
+    }
+}
+
+/// What a non-strict [`load_with`] left out, as PyTorch's `load_state_dict` returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The module's parameters and buffers the file does not hold (left unchanged).
+    pub missing: Vec<String>,
+    /// The file's entries (after renaming) the module does not have (ignored).
+    pub unexpected: Vec<String>,
+}
+
+/// Loads `path` into `module` as `options` say, and reports what was left out. Nothing
+/// changes unless every problem that remains an error is absent.
+///
+/// ```
+/// use chainrule_nn::checkpoint::{self, LoadOptions};
+/// use chainrule_nn::layers::{Linear, Sequential};
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let small = Sequential::<f64>::new().push(Linear::new(3, 2, &mut rng)?);
+/// let path = std::env::temp_dir().join("chainrule-doc-load-with.safetensors");
+/// checkpoint::save(&small, &path)?;
+/// // an f32 model with one more layer: cast the f64 file, report the rest
+/// let big = Sequential::<f32>::new()
+///     .push(Linear::new(3, 2, &mut rng)?)
+///     .push(Linear::new(2, 2, &mut rng)?);
+/// let options = LoadOptions { strict: false, cast: true, ..LoadOptions::default() };
+/// let report = checkpoint::load_with(&big, &path, &options)?;
+/// assert_eq!(report.missing, ["1.bias", "1.weight"]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), chainrule_nn::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`load`], except that with `strict: false` missing and unexpected tensors are
+/// reported instead, and with `cast: true` a float dtype is converted.
+pub fn load_with<T: Element>(
+    module: &dyn ModuleState<T>,
+    path: impl AsRef<Path>,
+    options: &LoadOptions,
+) -> Result<LoadReport> {
     let path = path.as_ref();
     let bytes = read_regular_file(path)?;
     let fail = |problems: Vec<String>| checkpoint_error(path, problems);
     check_header(&bytes).map_err(|p| fail(vec![format!("not a valid safetensors file: {p}")]))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| fail(vec![format!("not a valid safetensors file: {e}")]))?;
+    // the module's name for each file entry kept
+    let mut by_name: HashMap<String, String> = HashMap::new();
     let mut problems = Vec::new();
+    let mut file_names: Vec<&String> = st.names();
+    file_names.sort_unstable();
+    for file_name in file_names {
+        let name = match &options.rename {
+            Some(f) => match f(file_name) {
+                Some(n) => n,
+                None => continue,
+            },
+            None => file_name.clone(),
+        };
+        if let Some(other) = by_name.insert(name.clone(), file_name.clone()) {
+            problems.push(format!("{other:?} and {file_name:?} both map to {name:?}"));
+        }
+    }
+    let mut report = LoadReport::default();
     let mut values: HashMap<String, Loaded<T>> = HashMap::new();
     let params = slots(module);
     for (name, p) in &params {
-        let view = match st.tensor(name) {
-            Ok(v) => v,
-            Err(_) => {
-                problems.push(format!("missing tensor {name:?}"));
-                continue;
-            }
-        };
-        if view.dtype() != p.dtype() {
-            problems.push(format!(
-                "{name:?} has dtype {:?}, the module expects {:?}",
-                view.dtype(),
-                p.dtype()
-            ));
+        let Some(file_name) = by_name.get(name) else {
+            report.missing.push(name.clone());
             continue;
-        }
+        };
+        let view = st
+            .tensor(file_name)
+            .map_err(|e| fail(vec![e.to_string()]))?;
+        let shown = if file_name == name {
+            format!("{name:?}")
+        } else {
+            format!("{file_name:?} (as {name:?})")
+        };
         if view.shape() != p.dims() {
             problems.push(format!(
-                "{name:?} has shape {:?}, the module expects {:?}",
+                "{shown} has shape {:?}, the module expects {:?}",
                 view.shape(),
                 p.dims()
             ));
             continue;
         }
-        let value = if p.dtype() == Dtype::I64 {
-            read_i64(view.data())
-                .and_then(|d| IntTensor::from_vec(d, view.shape()).ok())
-                .map(Loaded::Int)
-        } else {
-            T::from_le_bytes_slice(view.data())
-                .and_then(|d| Tensor::from_vec(d, view.shape()).ok())
-                .map(Loaded::Float)
-        };
-        match value {
-            Some(v) => {
+        match read_value::<T>(&view, p.dtype(), options.cast) {
+            Ok(v) => {
                 values.insert(name.clone(), v);
             }
-            _ => problems.push(format!(
-                "{name:?} has {} data bytes for shape {:?}",
-                view.data().len(),
-                view.shape()
-            )),
+            Err(why) => problems.push(format!("{shown} {why}")),
         }
     }
-    let mut extra: Vec<&str> = st
-        .names()
-        .into_iter()
-        .map(String::as_str)
-        .filter(|n| !params.iter().any(|(p, _)| p == n))
+    report.unexpected = by_name
+        .keys()
+        .filter(|n| !params.iter().any(|(p, _)| p == *n))
+        .cloned()
         .collect();
-    extra.sort_unstable();
-    problems.extend(
-        extra
-            .into_iter()
-            .map(|n| format!("unexpected tensor {n:?}")),
-    );
+    report.missing.sort_unstable();
+    report.unexpected.sort_unstable();
+    if options.strict {
+        problems.extend(
+            report
+                .missing
+                .iter()
+                .map(|n| format!("missing tensor {n:?}")),
+        );
+        problems.extend(
+            report
+                .unexpected
+                .iter()
+                .map(|n| format!("unexpected tensor {n:?}")),
+        );
+    }
     if !problems.is_empty() {
         return Err(fail(problems));
     }
@@ -365,7 +498,58 @@ pub fn load<T: Element>(module: &dyn ModuleState<T>, path: impl AsRef<Path>) -> 
             p.set(v);
         }
     }
-    Ok(())
+    Ok(report)
+}
+
+/// A file tensor as a value for a slot of dtype `want`, converting between float
+/// dtypes (and I32 → I64) only when `cast`; the error completes "{name} …".
+fn read_value<T: Element>(
+    view: &TensorView<'_>,
+    want: Dtype,
+    cast: bool,
+) -> std::result::Result<Loaded<T>, String> {
+    let (have, data, dims) = (view.dtype(), view.data(), view.shape());
+    if have != want && !cast {
+        return Err(format!(
+            "has dtype {have:?}, the module expects {want:?} (LoadOptions::cast converts)"
+        ));
+    }
+    let partial = || format!("has {} data bytes for shape {dims:?}", data.len());
+    let float = |values: Option<Vec<T>>| {
+        values
+            .and_then(|d| Tensor::from_vec(d, dims).ok())
+            .map(Loaded::Float)
+            .ok_or_else(partial)
+    };
+    match (want, have) {
+        (Dtype::I64, Dtype::I64) => read_i64(data),
+        (Dtype::I64, Dtype::I32) => Some(
+            data.chunks_exact(4)
+                .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("chunks of 4"))))
+                .collect(),
+        ),
+        (Dtype::I64, other) => return Err(format!("has dtype {other:?}, the module expects I64")),
+        (_, d) if d == want => return float(T::from_le_bytes_slice(data)),
+        (_, Dtype::F64) => {
+            return float(
+                f64::from_le_bytes_slice(data).map(|v| v.into_iter().map(T::from_f64).collect()),
+            )
+        }
+        (_, Dtype::F32) => {
+            return float(
+                f32::from_le_bytes_slice(data)
+                    .map(|v| v.into_iter().map(|x| T::from_f64(f64::from(x))).collect()),
+            )
+        }
+        (_, other) => {
+            return Err(format!(
+                "has dtype {other:?}, the module expects {want:?} (only F32 and F64 convert)"
+            ))
+        }
+    }
+    .and_then(|d| IntTensor::from_vec(d, dims).ok())
+    .map(Loaded::Int)
+    .ok_or_else(partial)
 }
 
 /// Little-endian `i64`s; `None` when the length is not a multiple of 8.

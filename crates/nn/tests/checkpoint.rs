@@ -2,6 +2,7 @@
 //! and clear errors for mismatched, truncated or malformed files.
 
 use chainrule_autograd::Tensor;
+use chainrule_nn::checkpoint::LoadOptions;
 use chainrule_nn::layers::{Conv2d, Linear, ReLU, Sequential};
 use chainrule_nn::{checkpoint, Error, ModuleState};
 use rand::{rngs::StdRng, SeedableRng};
@@ -176,5 +177,109 @@ fn buffers_are_saved_and_loaded_with_the_parameters() {
         st.tensor("1.num_batches_tracked").unwrap().dtype(),
         safetensors::Dtype::I64
     );
+    std::fs::remove_file(&path).ok();
+}
+
+fn mlp(seed: u64, layers: usize) -> Sequential<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..layers).fold(Sequential::new(), |s, _| {
+        s.push(Linear::new(3, 3, &mut rng).unwrap())
+    })
+}
+
+fn values(m: &Sequential<f64>) -> Vec<Vec<f64>> {
+    m.parameters()
+        .iter()
+        .map(|p| p.value().data().to_vec())
+        .collect()
+}
+
+#[test]
+fn a_non_strict_load_reports_missing_and_unexpected_and_loads_the_rest() {
+    let (two, three) = (mlp(1, 2), mlp(2, 3));
+    let path = tmp("nonstrict.safetensors");
+    checkpoint::save(&three, &path).unwrap();
+    let strict = checkpoint::load(&two, &path).unwrap_err().to_string();
+    assert!(
+        strict.contains("unexpected tensor \"2.weight\""),
+        "{strict}"
+    );
+    let options = LoadOptions {
+        strict: false,
+        ..LoadOptions::default()
+    };
+    let report = checkpoint::load_with(&two, &path, &options).unwrap();
+    assert_eq!(report.unexpected, ["2.bias", "2.weight"]);
+    assert!(report.missing.is_empty());
+    assert_eq!(values(&two), values(&three)[..4].to_vec());
+
+    // the other way round: the third layer stays as it was
+    let (small, big) = (mlp(3, 2), mlp(4, 3));
+    let before = values(&big);
+    checkpoint::save(&small, &path).unwrap();
+    let report = checkpoint::load_with(&big, &path, &options).unwrap();
+    assert_eq!(report.missing, ["2.bias", "2.weight"]);
+    assert_eq!(values(&big)[..4].to_vec(), values(&small));
+    assert_eq!(values(&big)[4..], before[4..]);
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn a_shape_mismatch_is_an_error_even_when_not_strict_and_changes_nothing() {
+    let a = mlp(1, 1);
+    let mut rng = StdRng::seed_from_u64(5);
+    let b = Sequential::<f64>::new().push(Linear::new(3, 4, &mut rng).unwrap());
+    let path = tmp("shapes.safetensors");
+    checkpoint::save(&a, &path).unwrap();
+    let before = values(&b);
+    let options = LoadOptions {
+        strict: false,
+        ..LoadOptions::default()
+    };
+    let err = checkpoint::load_with(&b, &path, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"0.weight\" has shape [3, 3], the module expects [4, 3]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"0.bias\" has shape [3], the module expects [4]"),
+        "{err}"
+    );
+    assert_eq!(values(&b), before);
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn prefixes_and_renames_map_file_names_to_module_names() {
+    let src = mlp(1, 2);
+    let path = tmp("renamed.safetensors");
+    checkpoint::save(&src, &path).unwrap();
+    // a file whose names carry DDP's "module." prefix loads into the bare model
+    let dst = mlp(2, 2);
+    let wrapped = LoadOptions::default().rename(|n| Some(format!("module.{n}")));
+    let err = checkpoint::load_with(&dst, &path, &wrapped)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing tensor \"0.bias\""), "{err}");
+    let unwrapped = LoadOptions::default()
+        .rename(|n| Some(format!("module.{n}")))
+        .strip_prefix("module.");
+    checkpoint::load_with(&dst, &path, &unwrapped).unwrap();
+    assert_eq!(values(&dst), values(&src));
+    // one layer of a two-layer file, by its prefix
+    let one = mlp(3, 1);
+    let under = LoadOptions::default()
+        .only_under("1.")
+        .rename(|n| Some(format!("0.{n}")));
+    checkpoint::load_with(&one, &path, &under).unwrap();
+    assert_eq!(values(&one), values(&src)[2..].to_vec());
+    // two file names onto one module name is an error, not a silent choice
+    let clash = LoadOptions::default().rename(|n| Some(n.replace('1', "0")));
+    let err = checkpoint::load_with(&mlp(4, 2), &path, &clash)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("both map to \"0.bias\""), "{err}");
     std::fs::remove_file(&path).ok();
 }

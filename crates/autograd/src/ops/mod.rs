@@ -15,6 +15,7 @@ mod recurrent;
 pub(crate) mod reduce;
 mod resample;
 mod scan;
+mod slicing;
 mod softmax;
 mod statistics;
 mod unary;

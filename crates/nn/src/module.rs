@@ -171,3 +171,33 @@ fn walk_children<T: Element, M: ModuleState<T> + ?Sized>(
         walk_children(child, &format!("{name}."), f);
     });
 }
+
+/// A boxed module is a module: `ModuleList<Box<dyn Module<T>>>` and the like.
+impl<T: Element, M: ModuleState<T> + ?Sized> ModuleState<T> for Box<M> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<T>)) {
+        (**self).visit_params(prefix, f)
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Buffer<T>)) {
+        (**self).visit_buffers(prefix, f)
+    }
+
+    fn visit_children(&self, prefix: &str, f: &mut dyn FnMut(&str, &dyn ModuleState<T>)) {
+        (**self).visit_children(prefix, f)
+    }
+
+    fn set_training(&self, training: bool) {
+        (**self).set_training(training)
+    }
+}
+
+impl<T: Element, M: Module<T> + ?Sized> Module<T> for Box<M> {
+    #[track_caller]
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        (**self).forward(x)
+    }
+}

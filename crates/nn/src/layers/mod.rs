@@ -3,15 +3,19 @@
 mod activation;
 mod attention;
 mod conv;
+mod conv_transpose;
 mod dropout;
 mod embedding;
 mod flatten;
 mod identity;
 mod linear;
+mod module_list;
 mod norm;
 mod pool;
 mod recurrent;
 mod sequential;
+mod transformer;
+mod upsample;
 
 pub use activation::{
     GeluApproximation, LeakyReLU, LogSigmoid, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, ELU,
@@ -19,15 +23,19 @@ pub use activation::{
 };
 pub use attention::MultiheadAttention;
 pub use conv::Conv2d;
+pub use conv_transpose::ConvTranspose2d;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use identity::Identity;
 pub use linear::Linear;
+pub use module_list::ModuleList;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, LayerNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use recurrent::{Gru, Lstm, RnnConfig};
 pub use sequential::Sequential;
+pub use transformer::{FeedForwardActivation, TransformerConfig, TransformerEncoderLayer};
+pub use upsample::Upsample;
 
 use chainrule_autograd::{Element, Tensor};
 use rand::Rng;

@@ -33,6 +33,7 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod mnist;
+pub mod models;
 mod module;
 pub mod optim;
 

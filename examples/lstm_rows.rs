@@ -1,0 +1,29 @@
+//! Reads each MNIST image as 28 rows of 28 pixels with an LSTM(28 → 128) and classifies
+//! its last hidden state (`chainrule::nn::models::LstmRows`); Adam with a one-cycle
+//! schedule (peak 5e-3), batch 64, 3 epochs. The PyTorch twin is
+//! `benches/peers/pytorch_lstm_rows.py`; `docs/models.md` compares them.
+//!
+//! `cargo run --release --example lstm_rows -- [--epochs 3] [--max-lr 5e-3] [--seed 0] [--threads N]`
+
+#[path = "common/train.rs"]
+mod train;
+
+use chainrule::nn::models::LstmRows;
+use rand::SeedableRng;
+
+// as in the main job: big freed buffers stay with the allocator
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let recipe = train::recipe(train::Recipe {
+        epochs: 3,
+        batch_size: 64,
+        max_lr: 5e-3,
+        seed: 0,
+        data: "data/mnist".into(),
+    })?;
+    let model = LstmRows::new(&mut rand::rngs::StdRng::seed_from_u64(recipe.seed))?;
+    train::train(&model, &recipe)?;
+    Ok(())
+}

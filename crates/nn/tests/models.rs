@@ -1,13 +1,13 @@
 //! The reference models train exactly as their PyTorch twins: from the initial weights
 //! the twin saved, 20 steps in f64 on the first 20 MNIST batches (in order) with the
 //! example's recipe give PyTorch's 20 losses within 1e-9 relative
-//! (`python3 benches/peers/pytorch_lstm_rows.py --reference crates/nn/tests/data`
+//! (`python3 benches/peers/pytorch_models.py --model M --reference crates/nn/tests/data`
 //! writes the files).
 
 use chainrule_autograd::{Reduction, Tape, Tensor};
 use chainrule_nn::checkpoint::{self, LoadOptions};
 use chainrule_nn::mnist::{Mnist, Pixels};
-use chainrule_nn::models::LstmRows;
+use chainrule_nn::models::{LstmRows, ResNetBn, VitTiny};
 use chainrule_nn::optim::{Adam, OneCycleLr, Optimizer, Scheduler};
 use chainrule_nn::Module;
 use rand::{rngs::StdRng, SeedableRng};
@@ -70,4 +70,26 @@ fn lstm_rows_trains_as_pytorch_does() {
     };
     checkpoint::load_with(&model, data("lstm_rows_init.safetensors"), &cast).unwrap();
     matches_pytorch(&model, "lstm_rows_losses.json", 5e-3);
+}
+
+#[test]
+fn vit_tiny_trains_as_pytorch_does() {
+    let model = VitTiny::<f64>::new(&mut StdRng::seed_from_u64(0)).unwrap();
+    let cast = LoadOptions {
+        cast: true,
+        ..LoadOptions::default()
+    };
+    checkpoint::load_with(&model, data("vit_tiny_init.safetensors"), &cast).unwrap();
+    matches_pytorch(&model, "vit_tiny_losses.json", 2e-3);
+}
+
+#[test]
+fn resnet_bn_trains_as_pytorch_does() {
+    let model = ResNetBn::<f64>::new(&mut StdRng::seed_from_u64(0)).unwrap();
+    let cast = LoadOptions {
+        cast: true,
+        ..LoadOptions::default()
+    };
+    checkpoint::load_with(&model, data("resnet_bn_init.safetensors"), &cast).unwrap();
+    matches_pytorch(&model, "resnet_bn_losses.json", 1e-2);
 }

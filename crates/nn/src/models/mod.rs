@@ -3,5 +3,9 @@
 //! (`cargo run --release --example lstm_rows`).
 
 mod lstm_rows;
+mod resnet_bn;
+mod vit_tiny;
 
 pub use lstm_rows::LstmRows;
+pub use resnet_bn::{BasicBlock, ResNetBn};
+pub use vit_tiny::VitTiny;

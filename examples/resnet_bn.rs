@@ -1,0 +1,30 @@
+//! A small ResNet with batch norm on MNIST (`chainrule::nn::models::ResNetBn`, 31k
+//! parameters): a 16-channel stem, three basic blocks (16, 24, 32 channels), global
+//! average pooling; Adam with a one-cycle schedule (peak 1e-2), batch 64, 3 epochs.
+//! Batch statistics in training, running statistics at test time. The PyTorch twin is
+//! `benches/peers/pytorch_models.py --model resnet_bn`; `docs/models.md` compares them.
+//!
+//! `cargo run --release --example resnet_bn -- [--epochs 3] [--max-lr 1e-2] [--seed 0] [--threads N]`
+
+#[path = "common/train.rs"]
+mod train;
+
+use chainrule::nn::models::ResNetBn;
+use rand::SeedableRng;
+
+// as in the main job: big freed buffers stay with the allocator
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let recipe = train::recipe(train::Recipe {
+        epochs: 3,
+        batch_size: 64,
+        max_lr: 1e-2,
+        seed: 0,
+        data: "data/mnist".into(),
+    })?;
+    let model = ResNetBn::new(&mut rand::rngs::StdRng::seed_from_u64(recipe.seed))?;
+    train::train(&model, &recipe)?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 mod attention;
 mod binary;
 mod conv;
+mod fused_norm;
 mod index;
 mod loss;
 mod matmul;

@@ -4,7 +4,10 @@
 
 use chainrule_tensor::{Element, Tensor, TensorError};
 
+use chainrule_tensor::kernels::normalize::{AffineAxis, NormLayout};
+
 use crate::error::InOp;
+use crate::ops::fused_norm::{normalize_recorded, Plan, Statistics};
 use crate::ops::reduce::signed;
 use crate::ops::shape_error;
 use crate::{Result, Site, Unary, Var};
@@ -140,7 +143,19 @@ impl<T: Element> Var<T> {
             .filter(|&(k, _)| k != 1)
             .map(|(_, &d)| d)
             .product();
-        let normalized = if options.training {
+        let inner: usize = dims[2..].iter().product();
+        let plan = Plan {
+            layout: NormLayout {
+                outer: dims[0],
+                groups: c,
+                inner,
+            },
+            axis: AffineAxis::Group,
+            stats_dims: reduced.iter().map(|&d| d as usize).collect(),
+            affine_dims: reduced.iter().map(|&d| d as usize).collect(),
+            affine_shape: per_channel.iter().map(|&d| d as usize).collect(),
+        };
+        if options.training {
             if count <= 1 {
                 return Err(shape_error(
                     op,
@@ -151,21 +166,24 @@ impl<T: Element> Var<T> {
                     ),
                 ));
             }
-            let mean = self.mean_dims(&reduced, true)?;
-            let centered = self.sub(&mean)?;
-            let var = centered.square().mean_dims(&reduced, true)?;
-            if let Some(s) = stats {
+            let statistics = Statistics::Batch { eps: options.eps };
+            let (y, moments) = normalize_recorded(self, op, site, plan, statistics, weight, bias)?;
+            if let (Some(s), Some((mean, var))) = (stats, moments) {
                 let m = options.momentum;
                 let unbiased = count as f64 / (count as f64 - 1.0);
-                let step = |old: &Tensor<T>, new: &Tensor<T>, k: f64| {
-                    old.zip_map(&new.reshape(&[c as isize])?, |o, n| {
-                        T::from_f64((1.0 - m) * o.to_f64() + m * k * n.to_f64())
-                    })
+                let step = |old: &Tensor<T>, new: &[f64], k: f64| -> Result<Tensor<T>> {
+                    let v = old
+                        .data()
+                        .iter()
+                        .zip(new)
+                        .map(|(&o, &n)| T::from_f64((1.0 - m) * o.to_f64() + m * k * n))
+                        .collect();
+                    Tensor::from_vec(v, &[c]).in_op(op, site)
                 };
-                s.mean = step(&s.mean, mean.value(), 1.0).in_op(op, site)?;
-                s.var = step(&s.var, var.value(), unbiased).in_op(op, site)?;
+                s.mean = step(&s.mean, &mean, 1.0)?;
+                s.var = step(&s.var, &var, unbiased)?;
             }
-            centered.mul(&var.add_scalar(options.eps).unary(Unary::Powf(-0.5)))?
+            Ok(y)
         } else {
             let Some(s) = stats else {
                 return Err(shape_error(
@@ -174,14 +192,18 @@ impl<T: Element> Var<T> {
                     "eval mode needs running statistics".into(),
                 ));
             };
-            let shaped = |t: &Tensor<T>| t.reshape(&per_channel).in_op(op, site);
-            let mean = self.tape().constant(shaped(&s.mean)?);
-            let inv = self.tape().constant(
-                shaped(&s.var)?.map(|v| (v + T::from_f64(options.eps)).powf(T::from_f64(-0.5))),
-            );
-            self.sub(&mean)?.mul(&inv)?
-        };
-        affine(normalized, weight, bias, &per_channel)
+            let eps = T::from_f64(options.eps);
+            let statistics = Statistics::Fixed {
+                mean: s.mean.data().to_vec(),
+                invstd: s
+                    .var
+                    .data()
+                    .iter()
+                    .map(|&v| (v + eps).powf(T::from_f64(-0.5)))
+                    .collect(),
+            };
+            Ok(normalize_recorded(self, op, site, plan, statistics, weight, bias)?.0)
+        }
     }
 
     /// Layer normalization over the trailing `normalized_shape` dims (PyTorch's
@@ -232,9 +254,20 @@ impl<T: Element> Var<T> {
                 ));
             }
         }
-        let trailing: Vec<isize> = (-(k as isize)..0).collect();
-        let normalized = self.standardize(&trailing, eps)?;
-        affine(normalized, weight, bias, &signed(normalized_shape))
+        let nd = dims.len();
+        let plan = Plan {
+            layout: NormLayout {
+                outer: 1,
+                groups: dims[..nd - k].iter().product(),
+                inner: normalized_shape.iter().product(),
+            },
+            axis: AffineAxis::Inner,
+            stats_dims: (nd - k..nd).collect(),
+            affine_dims: (0..nd - k).collect(),
+            affine_shape: normalized_shape.to_vec(),
+        };
+        let statistics = Statistics::Batch { eps };
+        Ok(normalize_recorded(self, op, site, plan, statistics, weight, bias)?.0)
     }
 
     /// Group normalization of `[n, c, …]` over each group of `c / num_groups` channels

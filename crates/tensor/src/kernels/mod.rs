@@ -5,6 +5,7 @@ pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod movement;
+pub mod normalize;
 pub mod pool;
 pub mod reduce;
 pub mod scan;

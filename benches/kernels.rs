@@ -1,5 +1,6 @@
 //! Criterion timings of the kernels behind the workloads, one group per op family
-//! (matmul, conv, pool, softmax_ce, elementwise), so a kernel change shows its effect
+//! (matmul, conv, pool, softmax_ce, elementwise, normalize, special), so a kernel
+//! change shows its effect
 //! without a training run.
 //!
 //! `cargo bench --bench kernels`
@@ -113,5 +114,108 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, conv, pool, softmax_ce, elementwise);
+/// The fused batch and layer norm kernels at the shapes of `resnet_bn`'s first block
+/// and `vit_tiny`'s tokens, each way.
+fn normalize(c: &mut Criterion) {
+    use chainrule::tensor::kernels::normalize::{self as k, AffineAxis, NormLayout};
+    let mut g = c.benchmark_group("normalize");
+    g.sample_size(20);
+    let cases = [
+        (
+            "batch_norm_64x16x28x28",
+            [64, 16, 28, 28],
+            NormLayout {
+                outer: 64,
+                groups: 16,
+                inner: 784,
+            },
+            AffineAxis::Group,
+            16,
+        ),
+        (
+            "layer_norm_64x16x64",
+            [64, 16, 64, 1],
+            NormLayout {
+                outer: 1,
+                groups: 1024,
+                inner: 64,
+            },
+            AffineAxis::Inner,
+            64,
+        ),
+    ];
+    for (name, dims, layout, axis, affine) in cases {
+        let (x, dy) = (rand(&dims), rand(&dims));
+        let w = vec![1.5f32; affine];
+        let stats = k::moments(x.data(), layout);
+        let mean: Vec<f32> = stats.iter().map(|s| s.0 as f32).collect();
+        let inv: Vec<f32> = stats
+            .iter()
+            .map(|s| (1.0 / (s.1 + 1e-5).sqrt()) as f32)
+            .collect();
+        g.bench_function(format!("{name}/forward"), |b| {
+            b.iter(|| {
+                let m = k::moments(x.data(), layout);
+                black_box((
+                    m,
+                    k::normalize(x.data(), layout, &mean, &inv, Some(&w), Some(&w), axis),
+                ))
+            })
+        });
+        g.bench_function(format!("{name}/backward"), |b| {
+            b.iter(|| {
+                black_box(k::normalize_backward(
+                    x.data(),
+                    dy.data(),
+                    layout,
+                    &mean,
+                    &inv,
+                    Some(&w),
+                    axis,
+                    true,
+                ))
+            })
+        });
+    }
+    g.finish();
+}
+
+/// erf and erfc (the exact GELU's) over a million values in [−4, 4].
+fn special(c: &mut Criterion) {
+    let xs: Vec<f64> = (0..1 << 20)
+        .map(|i| -4.0 + 8.0 * i as f64 / (1 << 20) as f64)
+        .collect();
+    let mut g = c.benchmark_group("special");
+    g.sample_size(20);
+    g.bench_function("erf_1M", |b| {
+        b.iter(|| {
+            black_box(
+                xs.iter()
+                    .map(|&x| chainrule::tensor::special::erf(x))
+                    .sum::<f64>(),
+            )
+        })
+    });
+    g.bench_function("erfc_1M", |b| {
+        b.iter(|| {
+            black_box(
+                xs.iter()
+                    .map(|&x| chainrule::tensor::special::erfc(x))
+                    .sum::<f64>(),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    matmul,
+    conv,
+    pool,
+    softmax_ce,
+    elementwise,
+    normalize,
+    special
+);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ mod conv;
 mod fused_norm;
 mod index;
 mod loss;
+mod lstm_gates;
 mod matmul;
 mod movement;
 mod normalization;

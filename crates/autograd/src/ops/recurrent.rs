@@ -89,16 +89,16 @@ impl<T: Element> Var<T> {
         let gates = self
             .linear(w.w_ih, w.b_ih)?
             .add(&h.linear(w.w_hh, w.b_hh)?)?;
-        let gate = |k: usize| gates.narrow(1, k * hs, hs);
-        let (i, f, g, o) = (
-            gate(0)?.sigmoid(),
-            gate(1)?.sigmoid(),
-            gate(2)?.tanh(),
-            gate(3)?.sigmoid(),
-        );
-        let c_next = f.mul(c)?.add(&i.mul(&g)?)?;
-        let h_next = o.mul(&c_next.tanh())?;
-        Ok((h_next, c_next))
+        if c.dims() != [gates.dims()[0], hs] {
+            return Err(crate::ops::shape_error(
+                "lstm_cell",
+                site,
+                format!("cell {} for gates {}", c.shape(), gates.shape()),
+            ));
+        }
+        // the pointwise half is one fused record (ops/lstm_gates.rs)
+        let both = gates.lstm_gates(c, site)?;
+        Ok((both.narrow(1, 0, hs)?, both.narrow(1, hs, hs)?))
     }
 
     /// One GRU step for input `self` `[n, in]` and state `h` `[n, h]` (PyTorch's):

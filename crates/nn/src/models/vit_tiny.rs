@@ -20,7 +20,8 @@ use crate::Module;
 /// let net = VitTiny::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(0))?;
 /// let x = Tape::new().constant(Tensor::zeros(&[2, 1, 28, 28])?);
 /// assert_eq!(net.forward(&x)?.dims(), &[2, 10]);
-/// assert_eq!(net.named_parameters()[2].0, "blocks.0.self_attn.in_proj_weight");
+/// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names[..4], ["pos", "patch.weight", "patch.bias", "blocks.0.self_attn.in_proj_weight"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(crate::Module)]

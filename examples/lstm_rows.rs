@@ -9,21 +9,11 @@
 mod train;
 
 use chainrule::nn::models::LstmRows;
-use rand::SeedableRng;
 
 // as in the main job: big freed buffers stay with the allocator
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let recipe = train::recipe(train::Recipe {
-        epochs: 3,
-        batch_size: 64,
-        max_lr: 5e-3,
-        seed: 0,
-        data: "data/mnist".into(),
-    })?;
-    let model = LstmRows::new(&mut rand::rngs::StdRng::seed_from_u64(recipe.seed))?;
-    train::train(&model, &recipe)?;
-    Ok(())
+    train::run(5e-3, LstmRows::new)
 }

@@ -10,21 +10,11 @@
 mod train;
 
 use chainrule::nn::models::ResNetBn;
-use rand::SeedableRng;
 
 // as in the main job: big freed buffers stay with the allocator
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let recipe = train::recipe(train::Recipe {
-        epochs: 3,
-        batch_size: 64,
-        max_lr: 1e-2,
-        seed: 0,
-        data: "data/mnist".into(),
-    })?;
-    let model = ResNetBn::new(&mut rand::rngs::StdRng::seed_from_u64(recipe.seed))?;
-    train::train(&model, &recipe)?;
-    Ok(())
+    train::run(1e-2, ResNetBn::new)
 }

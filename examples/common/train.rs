@@ -45,6 +45,26 @@ pub fn recipe(defaults: Recipe) -> Result<Recipe, Box<dyn std::error::Error>> {
     Ok(r)
 }
 
+/// An example's whole `main`: the recipe from the command line over the defaults
+/// (3 epochs, batch 64, `max_lr`, seed 0), the model `build` makes from the seeded
+/// RNG, then [`train`].
+pub fn run<M: Module<f32>>(
+    max_lr: f64,
+    build: impl FnOnce(&mut rand::rngs::StdRng) -> chainrule::nn::Result<M>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rand::SeedableRng;
+    let r = recipe(Recipe {
+        epochs: 3,
+        batch_size: 64,
+        max_lr,
+        seed: 0,
+        data: "data/mnist".into(),
+    })?;
+    let model = build(&mut rand::rngs::StdRng::seed_from_u64(r.seed))?;
+    train(&model, &r)?;
+    Ok(())
+}
+
 /// Trains `model` on MNIST with Adam and a one-cycle schedule, printing the test
 /// accuracy and training time of every epoch; returns the last accuracy.
 pub fn train(model: &dyn Module<f32>, r: &Recipe) -> Result<f64, Box<dyn std::error::Error>> {

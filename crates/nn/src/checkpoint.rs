@@ -36,7 +36,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::{Buffer, BufferValue, Error, ModuleState, Result};
 
-fn dtype_of<T: Element>() -> Dtype {
+pub(crate) fn dtype_of<T: Element>() -> Dtype {
     match T::DTYPE {
         "F64" => Dtype::F64,
         _ => Dtype::F32,
@@ -529,18 +529,7 @@ fn read_value<T: Element>(
                 .collect(),
         ),
         (Dtype::I64, other) => return Err(format!("has dtype {other:?}, the module expects I64")),
-        (_, d) if d == want => return float(T::from_le_bytes_slice(data)),
-        (_, Dtype::F64) => {
-            return float(
-                f64::from_le_bytes_slice(data).map(|v| v.into_iter().map(T::from_f64).collect()),
-            )
-        }
-        (_, Dtype::F32) => {
-            return float(
-                f32::from_le_bytes_slice(data)
-                    .map(|v| v.into_iter().map(|x| T::from_f64(f64::from(x))).collect()),
-            )
-        }
+        (_, Dtype::F32 | Dtype::F64) => return float(floats_as::<T>(have, data)),
         (_, other) => {
             return Err(format!(
                 "has dtype {other:?}, the module expects {want:?} (only F32 and F64 convert)"
@@ -552,8 +541,27 @@ fn read_value<T: Element>(
     .ok_or_else(partial)
 }
 
+/// The F32 or F64 values of `bytes` (little-endian, of `dtype`) as `T`, converting
+/// between the two float types; `None` for another dtype or a partial value.
+pub(crate) fn floats_as<T: Element>(dtype: Dtype, bytes: &[u8]) -> Option<Vec<T>> {
+    let own = if T::DTYPE == "F64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    };
+    match dtype {
+        d if d == own => T::from_le_bytes_slice(bytes),
+        Dtype::F64 => {
+            f64::from_le_bytes_slice(bytes).map(|v| v.into_iter().map(T::from_f64).collect())
+        }
+        Dtype::F32 => f32::from_le_bytes_slice(bytes)
+            .map(|v| v.into_iter().map(|x| T::from_f64(f64::from(x))).collect()),
+        _ => None,
+    }
+}
+
 /// Little-endian `i64`s; `None` when the length is not a multiple of 8.
-fn read_i64(bytes: &[u8]) -> Option<Vec<i64>> {
+pub(crate) fn read_i64(bytes: &[u8]) -> Option<Vec<i64>> {
     if !bytes.len().is_multiple_of(8) {
         return None;
     }

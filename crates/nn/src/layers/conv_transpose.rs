@@ -1,4 +1,4 @@
-use chainrule_autograd::{ConvTranspose2dParams, Element, Param, Result, Tensor, Var};
+use chainrule_autograd::{ConvTranspose2dParams, Element, Param, Result, Var};
 use rand::Rng;
 
 use crate::{Error, Module};
@@ -86,30 +86,11 @@ impl<T: Element> ConvTranspose2d<T> {
             kernel_size[0],
             kernel_size[1],
         ];
-        let (w, _) = super::default_init::<T, R>(&dims, false, rng)?;
-        let b = if bias {
-            // the bias has `out` entries, not `dims[0]`, with the weight's bound
-            let fan_in: usize = dims[1..].iter().product();
-            let bound = if fan_in == 0 {
-                0.0
-            } else {
-                1.0 / (fan_in as f64).sqrt()
-            };
-            let mut b = Tensor::zeros(&[out_channels])?;
-            for v in b.data_mut() {
-                *v = T::from_f64(if bound > 0.0 {
-                    rng.gen_range(-bound..bound)
-                } else {
-                    0.0
-                });
-            }
-            Some(Param::new(b))
-        } else {
-            None
-        };
+        // the bias has `out` entries, not `dims[0]`
+        let (w, b) = super::fan_in_init::<T, R>(&dims, bias.then_some(out_channels), rng)?;
         Ok(ConvTranspose2d {
             weight: Param::new(w),
-            bias: b,
+            bias: b.map(Param::new),
             params,
         })
     }

@@ -50,12 +50,21 @@ pub(crate) fn default_init<T: Element, R: Rng + ?Sized>(
     bias: bool,
     rng: &mut R,
 ) -> crate::Result<(Tensor<T>, Option<Tensor<T>>)> {
+    fan_in_init(dims, bias.then(|| dims[0]), rng)
+}
+
+/// [`default_init`] with a bias of `bias_len` entries, for layers whose output count
+/// is not the weight's first dim (`ConvTranspose2d`: `[in, out/groups, kh, kw]`).
+///
+/// # Errors
+/// As [`default_init`].
+pub(crate) fn fan_in_init<T: Element, R: Rng + ?Sized>(
+    dims: &[usize],
+    bias_len: Option<usize>,
+    rng: &mut R,
+) -> crate::Result<(Tensor<T>, Option<Tensor<T>>)> {
     let mut w = Tensor::zeros(dims)?;
-    let mut b = if bias {
-        Some(Tensor::zeros(&dims[..1])?)
-    } else {
-        None
-    };
+    let mut b = bias_len.map(|n| Tensor::zeros(&[n])).transpose()?;
     // the weight exists, so this product of its dims cannot overflow
     let fan_in: usize = dims[1..].iter().product();
     let bound = if fan_in == 0 {

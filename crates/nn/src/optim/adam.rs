@@ -1,6 +1,6 @@
 use chainrule_autograd::{Element, Param};
 
-use super::{check_betas, check_range, flag, ParamState, RuleOptimizer, UpdateRule};
+use super::{check_betas, check_range, decayed, flag, ParamState, RuleOptimizer, UpdateRule};
 
 /// Adam, AMSGrad and AdamW with PyTorch's update rule:
 ///
@@ -143,14 +143,7 @@ impl UpdateRule for AdamRule {
             unreachable!("Adam has three slots")
         };
         for (i, ((n, &w), &g)) in new.iter_mut().zip(w).zip(g).enumerate() {
-            let (mut w, mut g) = (w, g);
-            if has_wd {
-                if o.decoupled {
-                    w *= decay;
-                } else {
-                    g += wd * w;
-                }
-            }
+            let (w, g) = decayed(w, g, has_wd, o.decoupled, decay, wd);
             m[i] = b1t * m[i] + (T::ONE - b1t) * g;
             v[i] = b2t * v[i] + (T::ONE - b2t) * g * g;
             let v = if o.amsgrad {

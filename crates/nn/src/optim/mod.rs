@@ -137,6 +137,24 @@ pub(crate) fn flag(v: f64) -> bool {
     v != 0.0
 }
 
+/// The Adam family's weight decay on one `(weight, gradient)` pair: decoupled (AdamW)
+/// shrinks the weight by `decay = 1 − lr·wd`, L2 adds `wd·w` to the gradient.
+#[inline(always)]
+pub(crate) fn decayed<T: Element>(
+    w: T,
+    g: T,
+    on: bool,
+    decoupled: bool,
+    decay: T,
+    wd: T,
+) -> (T, T) {
+    match (on, decoupled) {
+        (false, _) => (w, g),
+        (true, true) => (w * decay, g),
+        (true, false) => (w, g + wd * w),
+    }
+}
+
 /// The Adam family's rule: each beta in `[0, 1)`.
 pub(crate) fn check_betas(what: &'static str, (b1, b2): (f64, f64)) -> crate::Result<()> {
     check_range(what, "beta1", b1, 0.0, Some(1.0))?;

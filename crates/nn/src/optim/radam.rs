@@ -1,6 +1,6 @@
 use chainrule_autograd::{Element, Param};
 
-use super::{check_betas, check_range, flag, ParamState, RuleOptimizer, UpdateRule};
+use super::{check_betas, check_range, decayed, flag, ParamState, RuleOptimizer, UpdateRule};
 
 /// RAdam (Adam with a rectified adaptive learning rate) with PyTorch's update rule:
 ///
@@ -143,14 +143,7 @@ impl UpdateRule for RAdamRule {
             unreachable!("RAdam has two slots")
         };
         for (i, ((n, &w), &g)) in new.iter_mut().zip(w).zip(g).enumerate() {
-            let (mut w, mut g) = (w, g);
-            if has_wd {
-                if o.decoupled {
-                    w *= decay;
-                } else {
-                    g += wd * w;
-                }
-            }
+            let (w, g) = decayed(w, g, has_wd, o.decoupled, decay, wd);
             m[i] = m[i] + (T::ONE - b1t) * (g - m[i]);
             v[i] = b2t * v[i] + (T::ONE - b2t) * g * g;
             let corrected = m[i] / bc1;

@@ -15,7 +15,9 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use super::ParamState;
-use crate::checkpoint::{check_header, read_regular_file, write_atomically};
+use crate::checkpoint::{
+    check_header, dtype_of, floats_as, read_i64, read_regular_file, write_atomically,
+};
 use crate::{Error, Result};
 
 /// One parameter group's saved hyperparameters and the positions of its parameters.
@@ -96,11 +98,7 @@ impl<T: Element> OptimizerState<T> {
                 params,
             ));
         }
-        let dtype = if T::DTYPE == "F64" {
-            Dtype::F64
-        } else {
-            Dtype::F32
-        };
+        let dtype = dtype_of::<T>();
         for (i, s) in self.params.iter().enumerate() {
             let Some(s) = s else { continue };
             let step = i64::try_from(s.step).unwrap_or(i64::MAX);
@@ -294,34 +292,21 @@ fn read_f64(path: &Path, name: &str, view: &TensorView<'_>) -> Result<f64> {
 }
 
 fn read_i64s(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Vec<i64>> {
-    if view.dtype() != Dtype::I64 {
-        return Err(problem(
-            path,
-            format!("{name} is {:?}, not I64", view.dtype()),
-        ));
+    match view.dtype() {
+        Dtype::I64 => read_i64(view.data())
+            .ok_or_else(|| problem(path, format!("{name} has a partial value"))),
+        d => Err(problem(path, format!("{name} is {d:?}, not I64"))),
     }
-    Ok(view
-        .data()
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().expect("chunks of 8")))
-        .collect())
 }
 
 fn read_floats<T: Element>(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Vec<T>> {
-    let values = match view.dtype() {
-        Dtype::F64 if T::DTYPE == "F64" => T::from_le_bytes_slice(view.data()),
-        Dtype::F32 if T::DTYPE == "F32" => T::from_le_bytes_slice(view.data()),
-        Dtype::F64 => {
-            f64::from_le_bytes_slice(view.data()).map(|v| v.into_iter().map(T::from_f64).collect())
-        }
-        Dtype::F32 => f32::from_le_bytes_slice(view.data())
-            .map(|v| v.into_iter().map(|x| T::from_f64(f64::from(x))).collect()),
-        d => {
-            return Err(problem(
-                path,
-                format!("{name} is {d:?}, not a float buffer"),
-            ))
-        }
-    };
-    values.ok_or_else(|| problem(path, format!("{name} has a partial value")))
+    floats_as(view.dtype(), view.data()).ok_or_else(|| {
+        problem(
+            path,
+            format!(
+                "{name} is {:?} or partial, not a float buffer",
+                view.dtype()
+            ),
+        )
+    })
 }

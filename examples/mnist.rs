@@ -13,9 +13,8 @@
 
 use std::time::Instant;
 
-use chainrule::nn::init::{self, FanMode, Nonlinearity};
-use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::mnist::{Mnist, Pixels};
+use chainrule::nn::models::seed_cnn;
 use chainrule::nn::optim::{Optimizer, Sgd};
 use chainrule::nn::{checkpoint, Module, ModuleState};
 use chainrule::{Reduction, Tape};
@@ -87,36 +86,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// The network from our user's question; with `he_glorot`, He-normal weights for the
-/// ReLU conv layer (fan in), Glorot-uniform for the head, zero biases.
-fn seed_network(
-    rng: &mut rand::rngs::StdRng,
-    he_glorot: bool,
-) -> chainrule::nn::Result<Sequential> {
-    let conv = Conv2d::new(1, 3, [5, 5], rng)?;
-    let fc = Linear::new(432, 10, rng)?;
-    if he_glorot {
-        let dims = conv.weight.dims();
-        conv.weight.set(init::kaiming_normal(
-            &dims,
-            FanMode::FanIn,
-            Nonlinearity::Relu,
-            rng,
-        )?);
-        fc.weight
-            .set(init::xavier_uniform(&fc.weight.dims(), 1.0, rng)?);
-        for b in [&conv.bias, &fc.bias].into_iter().flatten() {
-            b.set(init::zeros(&b.dims())?);
-        }
-    }
-    Ok(Sequential::new()
-        .push_named("conv", conv)
-        .push_named("relu", ReLU)
-        .push_named("pool", MaxPool2d::new([2, 2]))
-        .push_named("flatten", Flatten::default())
-        .push_named("fc", fc))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     if let Some(t) = args.threads {
@@ -132,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.data
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let net = seed_network(&mut rng, args.he_glorot)?;
+    let net = seed_cnn::<f32, _>(&mut rng, args.he_glorot)?;
 
     // What happens after the pooling layer: the shape after each layer.
     let tape = Tape::new();

@@ -211,13 +211,35 @@ impl Split {
         }
         let batch_size = batch_size.max(1);
         (0..order.len().div_ceil(batch_size)).map(move |b| {
-            let idx = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
-            let mut images = Vec::with_capacity(idx.len() * 784);
-            idx.iter()
-                .for_each(|&i| images.extend_from_slice(&self.images[i * 784..(i + 1) * 784]));
-            let t =
-                Tensor::from_vec(images, &[idx.len(), 1, 28, 28]).expect("784 values per image");
-            (t, idx.iter().map(|&i| self.labels[i]).collect())
+            self.gather(&order[b * batch_size..((b + 1) * batch_size).min(order.len())])
+                .expect("indices of a permutation of the split")
         })
+    }
+
+    /// The images `[idx.len(), 1, 28, 28]` and labels at `idx`, in that order (a
+    /// sampler's batch, as in distributed training).
+    ///
+    /// ```no_run
+    /// use chainrule_nn::mnist::Mnist;
+    /// let data = Mnist::load("data/mnist")?;
+    /// let (x, labels) = data.train.gather(&[5, 0, 7])?;
+    /// assert_eq!((x.dims(), labels.len()), (&[3, 1, 28, 28][..], 3));
+    /// # Ok::<(), chainrule_nn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An index is not below [`Split::len`].
+    pub fn gather(&self, idx: &[usize]) -> Result<(Tensor<f32>, Vec<usize>)> {
+        if let Some(&bad) = idx.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::Invalid {
+                what: "mnist gather",
+                reason: format!("index {bad} is outside a split of {} images", self.len()),
+            });
+        }
+        let mut images = Vec::with_capacity(idx.len() * 784);
+        idx.iter()
+            .for_each(|&i| images.extend_from_slice(&self.images[i * 784..(i + 1) * 784]));
+        let t = Tensor::from_vec(images, &[idx.len(), 1, 28, 28])?;
+        Ok((t, idx.iter().map(|&i| self.labels[i]).collect()))
     }
 }

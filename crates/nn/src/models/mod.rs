@@ -4,8 +4,10 @@
 
 mod lstm_rows;
 mod resnet_bn;
+mod seed_cnn;
 mod vit_tiny;
 
 pub use lstm_rows::LstmRows;
 pub use resnet_bn::{BasicBlock, ResNetBn};
+pub use seed_cnn::seed_cnn;
 pub use vit_tiny::VitTiny;

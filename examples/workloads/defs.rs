@@ -3,12 +3,14 @@
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::optim::{Optimizer, Sgd};
-use chainrule::nn::{Module, ModuleState};
+use chainrule::nn::{parallel, Module, ModuleState};
 use chainrule::{Conv2dParams, Gradients, Param, Reduction, Tape, Tensor, Var};
 use rand::{rngs::StdRng, Rng};
 
 /// Records one forward pass up to the loss on the given tape.
 type Loss = Box<dyn Fn(&Tape) -> chainrule::Result<Var>>;
+/// A classifier's step split into `n` micro-batches on rayon threads.
+type MicroStep = Box<dyn Fn(usize) -> chainrule::Result<Gradients>>;
 
 /// One workload: a loss to record, and the parameters SGD (lr 0.01) updates.
 pub struct Workload {
@@ -22,6 +24,9 @@ pub struct Workload {
     pub ops: Option<usize>,
     /// Run every step under anomaly mode (`--anomaly on`), to show its cost.
     pub anomaly: bool,
+    micro_step: Option<MicroStep>,
+    /// Micro-batches per step (`--micro`; 1: the whole batch on one tape).
+    pub micro: usize,
 }
 
 impl Workload {
@@ -33,12 +38,24 @@ impl Workload {
             flops: None,
             ops: None,
             anomaly: false,
+            micro_step: None,
+            micro: 1,
         }
     }
 
     /// One training step: forward, loss, backward, `p -= 0.01·grad`; returns the
     /// gradients for verification (a new tape per step, so nothing to clear).
     pub fn step(&mut self) -> chainrule::nn::Result<Gradients> {
+        if self.micro > 1 {
+            let split = self.micro_step.as_ref().ok_or(chainrule::Error::Invalid {
+                what: "--micro",
+                reason: "only the classifier workloads (W1, W2, W3) split into micro-batches"
+                    .into(),
+            })?;
+            let grads = split(self.micro)?;
+            self.opt.step(&grads)?;
+            return Ok(grads);
+        }
         let tape = Tape::new();
         let _on = self.anomaly.then(|| tape.detect_anomaly());
         let grads = (self.loss)(&tape)?.backward()?;
@@ -58,11 +75,30 @@ fn classifier(net: Sequential, x_dims: &[usize], rng: &mut StdRng) -> Workload {
     let x = rand_tensor(rng, x_dims);
     let labels: Vec<usize> = (0..x_dims[0]).map(|_| rng.gen_range(0..10)).collect();
     let params = net.parameters();
+    let net = std::sync::Arc::new(net);
+    let (net2, x2, labels2) = (net.clone(), x.clone(), labels.clone());
     let loss: Loss = Box::new(move |tape| {
         net.forward(&tape.constant(x.clone()))?
             .cross_entropy(&labels, Reduction::Mean)
     });
-    Workload::new(loss, params, Some(x_dims[0]))
+    let mut w = Workload::new(loss, params, Some(x_dims[0]));
+    w.micro_step = Some(Box::new(move |parts| {
+        let rows = x2.dims()[0];
+        let mut micro = Vec::new();
+        let mut weights = Vec::new();
+        for p in 0..parts {
+            let (lo, hi) = (p * rows / parts, (p + 1) * rows / parts);
+            micro.push((x2.narrow(0, lo, hi - lo)?, labels2[lo..hi].to_vec()));
+            weights.push((hi - lo) as f64 / rows as f64);
+        }
+        let (_, grads) =
+            parallel::micro_batch_gradients(&*net2, &micro, &weights, |tape, (x, y)| {
+                net2.forward(&tape.constant(x.clone()))?
+                    .cross_entropy(y, Reduction::Mean)
+            })?;
+        Ok(grads)
+    }));
+    w
 }
 
 /// `tanh(L(tanh(L(tanh(L(x))))))` against a target, one layer `L` used three times.

@@ -1,7 +1,10 @@
 //! The seven benchmark workloads of `WORKLOADS.md` (W1…W7), timed as training steps,
 //! printing one JSON object on stdout.
 //!
-//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5] [--anomaly on]`
+//! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5] [--anomaly on] [--micro N]`
+//!
+//! `--micro N` splits a classifier's batch into N micro-batches run on rayon's threads
+//! (`chainrule_nn::parallel`) instead of relying on kernel threads alone.
 
 use std::time::Instant;
 
@@ -16,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut id, mut threads, mut steps, mut warmup) = ("W1".to_string(), 1usize, 50usize, 5usize);
-    let mut anomaly = false;
+    let (mut anomaly, mut micro) = (false, 1usize);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -26,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--steps" => steps = value.parse()?,
             "--warmup" => warmup = value.parse()?,
             "--anomaly" => anomaly = value == "on",
+            "--micro" => micro = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -35,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(0);
     let mut w = defs::build(&id, &mut rng)?;
     w.anomaly = anomaly;
+    w.micro = micro;
     for i in 0..warmup {
         let grads = w.step()?;
         if i == 0 {
@@ -58,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let mut json = format!(
-        "{{\"peer\":\"chainrule\",\"workload\":\"{id}\",\"threads\":{threads},\"warmup_steps\":{warmup},\"timed_steps\":{},\"step\":{{\"median_ms\":{median:.4},\"min_ms\":{:.4},\"max_ms\":{:.4}}},\"images_per_s\":{}",
+        "{{\"peer\":\"chainrule\",\"workload\":\"{id}\",\"threads\":{threads},\"micro_batches\":{micro},\"warmup_steps\":{warmup},\"timed_steps\":{},\"step\":{{\"median_ms\":{median:.4},\"min_ms\":{:.4},\"max_ms\":{:.4}}},\"images_per_s\":{}",
         times.len(),
         times[0],
         times[times.len() - 1],

@@ -210,11 +210,12 @@ fn train<T: Wire>(args: &Args, world: &World) -> Result<(), Error> {
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
+    ddp.check_replicas()?;
     if main {
         let images = (total * args.global_batch) as f64;
         println!(
             "trained {total} steps in {seconds:.2} s: {:.0} images/s over {} ranks; \
-             test accuracy {:.2}%",
+             test accuracy {:.2}%; replicas identical",
             images / seconds,
             world.size(),
             100.0 * accuracy(&net, &data)?

@@ -242,6 +242,37 @@ impl<T: Wire> DistributedDataParallel<T> {
         Ok(())
     }
 
+    /// Checks that every rank holds bitwise the same parameter and buffer values as
+    /// rank 0 (a hash of their bytes, compared): true after any number of steps, since
+    /// every rank applies the same averaged gradients with the same optimizer state.
+    ///
+    /// # Errors
+    /// [`Error::ReplicasDiffer`] on every rank, naming the ranks that differ.
+    #[track_caller]
+    pub fn check_replicas(&self) -> Result<()> {
+        let site = Site::caller();
+        let mut bytes = Vec::new();
+        for p in &self.params {
+            bytes.extend(T::to_le_bytes_vec(p.value().data()));
+        }
+        for b in &self.buffers {
+            match b.get() {
+                BufferValue::Float(t) => bytes.extend(T::to_le_bytes_vec(t.data())),
+                BufferValue::Int(t) => t.data().iter().for_each(|v| bytes.extend(v.to_le_bytes())),
+            }
+        }
+        let world = &self.shared.world;
+        let hashes = world.all_gather_word(fnv1a(&bytes), format!("check_replicas at {site}"))?;
+        let differing: Vec<usize> = (0..world.size())
+            .filter(|&r| hashes[r] != hashes[0])
+            .collect();
+        if differing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ReplicasDiffer { site, differing })
+        }
+    }
+
     /// Runs backward from `loss` (this rank's loss, a mean over its share of the
     /// global batch) and returns the gradients averaged over every rank. Every rank
     /// must call it once per step; the buckets' all-reduces overlap backward.

@@ -33,6 +33,16 @@ pub enum Error {
         /// Every rank whose model differs from rank 0's.
         differing: Vec<usize>,
     },
+    /// The replicas' parameter values have drifted apart (a rank stepped differently).
+    #[error(
+        "check_replicas at {site}: parameter values differ from rank 0's on ranks {differing:?}"
+    )]
+    ReplicasDiffer {
+        /// The caller's line.
+        site: Site,
+        /// Every rank whose values differ from rank 0's.
+        differing: Vec<usize>,
+    },
     /// A global batch cannot be split evenly over the ranks, or is larger than the data.
     #[error("DistributedSampler at {site}: {reason}")]
     Batch {

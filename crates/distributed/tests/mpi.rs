@@ -134,6 +134,8 @@ fn ddp_losses(ranks: usize, dir: &Path, tag: &str) -> Vec<f64> {
         })
     };
     assert!(out.status.success(), "{ranks} ranks failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("replicas identical"), "{stdout}");
     let text = std::fs::read_to_string(&file).unwrap();
     text.lines().map(|l| l.parse().unwrap()).collect()
 }
@@ -427,6 +429,14 @@ fn check_unused(world: &World) -> Result<(), Error> {
                 }
             }
         }
+    }
+    ddp.check_replicas()?;
+    if world.rank() == 1 {
+        net.first.weight.update(|t| t.data_mut()[0] += 1e-12);
+    }
+    match ddp.check_replicas() {
+        Err(Error::ReplicasDiffer { differing, .. }) if differing == [1] => {}
+        other => panic!("a drifted replica went unnoticed: {other:?}"),
     }
     println!("rank {}: gradients ok", world.rank());
     Ok(())

@@ -36,6 +36,7 @@ pub mod mnist;
 pub mod models;
 mod module;
 pub mod optim;
+pub mod parallel;
 
 pub use buffer::{Buffer, BufferValue};
 pub use chainrule_derive::Module;

@@ -11,13 +11,13 @@
 //! (0.9), `--data DIR` (data/mnist), `--save FILE`, `--threads N` (kernel threads
 //! per rank), `--bucket-kib N` (gradient bucket cap).
 
-use std::fmt::Display;
 use std::io::Write;
 use std::time::Instant;
 
 use chainrule_autograd::{Reduction, Tape, Tensor};
 use chainrule_distributed::{
-    save_on_main, DdpOptions, DistributedDataParallel, DistributedSampler, Error, Wire, World,
+    report, save_on_main, DdpOptions, DistributedDataParallel, DistributedSampler, Error, Wire,
+    World,
 };
 use chainrule_nn::mnist::{Mnist, Pixels};
 use chainrule_nn::models::seed_cnn;
@@ -88,7 +88,10 @@ fn parse_args() -> Result<Args, String> {
 fn main() {
     let world = match World::init() {
         Ok(w) => w,
-        Err(e) => fail(None, &e),
+        Err(e) => {
+            report(&format!("mnist_ddp: {e}"));
+            std::process::exit(1);
+        }
     };
     let rank = world.rank();
     // Bad flags, unreadable data, a batch that does not split: the same outcome on
@@ -112,17 +115,12 @@ fn main() {
         }
     });
     if let Err(e) = outcome {
-        drop(world); // finalize MPI: every rank failed the same way, or aborts below
-        fail(Some(rank), &e);
+        // Every rank says why before any exits (mpirun ends the job at the first
+        // non-zero exit); MPI_Finalize waits for all ranks.
+        report(&format!("mnist_ddp: rank {rank}: {e}"));
+        drop(world);
+        std::process::exit(1);
     }
-}
-
-fn fail(rank: Option<usize>, e: &dyn Display) -> ! {
-    match rank {
-        Some(r) => eprintln!("mnist_ddp: rank {r}: {e}"),
-        None => eprintln!("mnist_ddp: {e}"),
-    }
-    std::process::exit(1);
 }
 
 fn train<T: Wire>(args: &Args, world: &World) -> Result<(), Error> {

@@ -184,12 +184,12 @@ impl Server<'_> {
             }
             let waited = start.elapsed();
             if waited > self.timeout {
-                eprintln!(
+                crate::world::report(&format!(
                     "chainrule-distributed: rank {}: {what} got no answer from the other \
                      ranks within {:?} (a rank died, hangs, or runs other collectives); \
                      aborting every rank",
                     self.rank, self.timeout
-                );
+                ));
                 self.world.abort(ABORT_CODE);
             }
             if waited < Duration::from_millis(1) {

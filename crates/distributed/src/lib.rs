@@ -26,4 +26,4 @@ pub use checkpoint::save_on_main;
 pub use ddp::{DdpOptions, DistributedDataParallel};
 pub use error::{Error, Result};
 pub use sampler::DistributedSampler;
-pub use world::{Wire, World, WorldOptions};
+pub use world::{report, Wire, World, WorldOptions};

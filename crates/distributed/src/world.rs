@@ -326,12 +326,27 @@ impl World {
     /// abort: the launcher stops the other ranks and names this one). For an error
     /// that only this rank has, where returning would leave the others waiting.
     pub fn abort(&self, error: &dyn Display) -> ! {
-        eprintln!("chainrule-distributed: rank {} failed: {error}", self.rank);
+        report(&format!(
+            "chainrule-distributed: rank {} failed: {error}",
+            self.rank
+        ));
         let _ = self.send(Job::Abort, "abort");
         // the communication thread ends the process; if it cannot, end this one
         std::thread::sleep(Duration::from_secs(10));
         std::process::exit(comm::ABORT_CODE);
     }
+}
+
+/// Writes `line` to stderr in one `write` call: `mpirun` forwards every rank's stderr,
+/// and a message written in pieces interleaves with the other ranks' (`eprintln!`
+/// writes its arguments one by one).
+///
+/// ```
+/// chainrule_distributed::report("mnist_ddp: rank 0: done");
+/// ```
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 impl Drop for Link {

@@ -246,6 +246,23 @@ impl<T: Element> Tape<T> {
         Var::new(self.clone(), node, value)
     }
 
+    /// True when `param` has been brought onto this tape ([`Tape::param`]) and is
+    /// tracked (not frozen), so backward may deliver its gradient. Data-parallel
+    /// training uses it to settle, before backward starts, the parameters that cannot
+    /// get a gradient from this tape.
+    ///
+    /// ```
+    /// use chainrule_autograd::{Param, Tape, Tensor};
+    /// let (a, b) = (Param::new(Tensor::<f64>::ones(&[2])?), Param::new(Tensor::ones(&[2])?));
+    /// let tape = Tape::new();
+    /// let _ = tape.param(&a);
+    /// assert!(tape.has_param(&a) && !tape.has_param(&b));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn has_param(&self, param: &Param<T>) -> bool {
+        self.inner.params.borrow().contains_key(&param.id())
+    }
+
     /// [`Tape::param`] for an optional parameter (a layer's bias).
     #[track_caller]
     pub fn param_opt(&self, param: Option<&Param<T>>) -> Option<Var<T>> {

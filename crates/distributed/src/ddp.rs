@@ -81,6 +81,21 @@ struct Buckets<T> {
     next: usize,
     /// A collective that could not start (the communication thread stopped).
     error: Option<Error>,
+    /// Buckets of this pass started before backward ended.
+    started_early: usize,
+    /// The last finished pass's figures.
+    last: BucketStats,
+}
+
+/// How the last [`DistributedDataParallel::backward`] sent its gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BucketStats {
+    /// Gradient buckets (each one all-reduce).
+    pub buckets: usize,
+    /// Buckets whose all-reduce started while backward was still running (the rest
+    /// started when it ended: the last bucket always, and any that held a parameter
+    /// that was on the tape but got no gradient).
+    pub started_during_backward: usize,
 }
 
 /// A group of parameters reduced as one flat buffer.
@@ -142,6 +157,8 @@ impl<T: Wire> DistributedDataParallel<T> {
                 list,
                 next: 0,
                 error: None,
+                started_early: 0,
+                last: BucketStats::default(),
             }),
         });
         let ddp = DistributedDataParallel {
@@ -242,6 +259,20 @@ impl<T: Wire> DistributedDataParallel<T> {
         Ok(())
     }
 
+    /// How the last [`DistributedDataParallel::backward`] sent its gradients: how many
+    /// buckets, and how many of them started while backward still ran (the overlap).
+    ///
+    /// ```no_run
+    /// # use chainrule_distributed::{DistributedDataParallel, World};
+    /// # fn after_a_step(ddp: &DistributedDataParallel<f32>) {
+    /// let stats = ddp.bucket_stats();
+    /// println!("{} of {} buckets overlapped backward", stats.started_during_backward, stats.buckets);
+    /// # }
+    /// ```
+    pub fn bucket_stats(&self) -> BucketStats {
+        self.shared.lock().last
+    }
+
     /// Checks that every rank holds bitwise the same parameter and buffer values as
     /// rank 0 (a hash of their bytes, compared): true after any number of steps, since
     /// every rank applies the same averaged gradients with the same optimizer state.
@@ -281,6 +312,20 @@ impl<T: Wire> DistributedDataParallel<T> {
     /// Backward's own errors (then the ranks are out of step: end the job, e.g. with
     /// [`World::abort`]), or [`Error::Stopped`].
     pub fn backward(&self, loss: &Var<T>) -> Result<Gradients<T>> {
+        {
+            // Parameters this tape never saw get no gradient here: settle them now, so
+            // their buckets need not wait for the end of backward.
+            let tape = loss.tape();
+            let mut st = self.shared.lock();
+            for b in 0..st.list.len() {
+                for m in 0..st.list[b].members.len() {
+                    if !tape.has_param(&self.params[st.list[b].members[m].0]) {
+                        st.list[b].filled += 1;
+                    }
+                }
+            }
+            st.launch_ready(&self.shared.world);
+        }
         self.shared.armed.store(true, Ordering::Release);
         let local = loss.backward();
         self.shared.armed.store(false, Ordering::Release);
@@ -292,6 +337,10 @@ impl<T: Wire> DistributedDataParallel<T> {
             }
         };
         let mut st = self.shared.lock();
+        st.last = BucketStats {
+            buckets: st.list.len(),
+            started_during_backward: st.started_early,
+        };
         // Buckets still open (a parameter without a gradient on this rank) start now,
         // zeros standing in, in bucket order as on every rank.
         while st.next < st.list.len() {
@@ -357,14 +406,22 @@ impl<T: Wire> Shared<T> {
             bucket.seen[m] = true;
             bucket.filled += 1;
         }
-        while st.next < st.list.len() && st.list[st.next].filled == st.list[st.next].members.len() {
-            let next = st.next;
-            st.launch(next, &self.world);
-        }
+        st.launch_ready(&self.world);
     }
 }
 
 impl<T: Wire> Buckets<T> {
+    /// Starts every bucket that is settled and next in line.
+    fn launch_ready(&mut self, world: &World) {
+        while self.next < self.list.len()
+            && self.list[self.next].filled == self.list[self.next].members.len()
+        {
+            let next = self.next;
+            self.launch(next, world);
+        }
+        self.started_early = self.next;
+    }
+
     /// Starts bucket `b`'s all-reduce (it must be `next`).
     fn launch(&mut self, b: usize, world: &World) {
         debug_assert_eq!(b, self.next);
@@ -394,6 +451,7 @@ impl<T: Wire> Buckets<T> {
         }
         self.next = 0;
         self.error = None;
+        self.started_early = 0;
     }
 }
 

@@ -23,7 +23,7 @@ mod sampler;
 mod world;
 
 pub use checkpoint::save_on_main;
-pub use ddp::{DdpOptions, DistributedDataParallel};
+pub use ddp::{BucketStats, DdpOptions, DistributedDataParallel};
 pub use error::{Error, Result};
 pub use sampler::DistributedSampler;
 pub use world::{report, Wire, World, WorldOptions};

@@ -431,6 +431,14 @@ fn check_unused(world: &World) -> Result<(), Error> {
             }
         }
     }
+    // spare (and middle, off rank 0) are not on the tape: settled before backward;
+    // every other bucket starts from its hook, while backward runs
+    let stats = ddp.bucket_stats();
+    assert_eq!(
+        (stats.buckets, stats.started_during_backward),
+        (8, 8),
+        "{stats:?}"
+    );
     ddp.check_replicas()?;
     if world.rank() == 1 {
         net.first.weight.update(|t| t.data_mut()[0] += 1e-12);

@@ -171,8 +171,10 @@ impl Server<'_> {
         recv
     }
 
-    /// Polls `req` until it completes. Spinning answers fast collectives fast; after a
-    /// millisecond the thread polls every 50 µs so it leaves the cores to the kernels.
+    /// Polls `req` until it completes, yielding between polls so runnable kernel
+    /// threads get the core. Open MPI progresses a non-blocking collective only inside
+    /// calls like this `test`, so polls must be frequent: sleeping 50 µs between them
+    /// cut a 1 MB all-reduce from 3.7 to 1.0 GB/s on 2 ranks.
     /// Past the timeout the peers are gone or stuck: abort every rank (MPI cannot
     /// cancel a collective, so returning an error would leave the job half-dead).
     fn complete<'a, D: ?Sized, S: Scope<'a>>(&self, mut req: Request<'a, D, S>, what: &str) {
@@ -192,11 +194,7 @@ impl Server<'_> {
                 ));
                 self.world.abort(ABORT_CODE);
             }
-            if waited < Duration::from_millis(1) {
-                thread::yield_now();
-            } else {
-                thread::sleep(Duration::from_micros(50));
-            }
+            thread::yield_now();
         }
     }
 }

@@ -19,11 +19,15 @@ mod checkpoint;
 mod comm;
 mod ddp;
 mod error;
+mod ops;
 mod sampler;
+mod sync_batch_norm;
 mod world;
 
 pub use checkpoint::save_on_main;
 pub use ddp::{BucketStats, DdpOptions, DistributedDataParallel};
 pub use error::{Error, Result};
+pub use ops::all_reduce;
 pub use sampler::DistributedSampler;
+pub use sync_batch_norm::SyncBatchNorm;
 pub use world::{report, Wire, World, WorldOptions};

@@ -22,7 +22,12 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--worker") {
         std::process::exit(worker(&args[i + 1]));
     }
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 9] = [
+        (
+            "sync_batch_norm_equals_one_process_batch_norm",
+            sync_batch_norm,
+        ),
+        ("all_reduce_is_differentiable", all_reduce_is_differentiable),
         (
             "losses_match_one_process_for_2_and_4_ranks",
             losses_match_one_process,
@@ -201,6 +206,22 @@ fn unused_parameters() {
     }
 }
 
+fn all_reduce_is_differentiable() {
+    let out = workers(3, "all_reduce");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("all_reduce ok").count(), 3, "{stdout}");
+}
+
+fn sync_batch_norm() {
+    for n in [2, 4] {
+        let out = workers(n, "sync_bn");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert_eq!(stdout.matches("sync_bn ok").count(), n, "{stdout}");
+    }
+}
+
 fn different_models_fail() {
     let out = workers(2, "mismatch");
     assert!(!out.status.success());
@@ -340,6 +361,8 @@ fn worker(name: &str) -> i32 {
     let outcome = match name {
         "unused" => check_unused(&world),
         "mismatch" => check_mismatch(&world),
+        "all_reduce" => check_all_reduce(&world),
+        "sync_bn" => check_sync_bn(&world),
         other => panic!("no worker {other}"),
     };
     match outcome {
@@ -457,5 +480,101 @@ fn check_mismatch(world: &World) -> Result<(), Error> {
     let net = Linear::<f32>::new(4, 2 + world.rank().min(1), &mut rng)?;
     DistributedDataParallel::new(&net, world)?;
     println!("rank {}: accepted a different model", world.rank());
+    Ok(())
+}
+
+/// Rank r: y = Σ_s x_s with x_r = [r+1, 2(r+1)], loss_r = y·c_r with c_r = [r+1, 1].
+/// The objective Σ_r loss_r has gradient Σ_s c_s for every rank's x.
+fn check_all_reduce(world: &World) -> Result<(), Error> {
+    let (r, n) = (world.rank() as f64, world.size() as f64);
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_vec(vec![r + 1.0, 2.0 * (r + 1.0)], &[2])?);
+    let y = chainrule_distributed::all_reduce(world, &x)?;
+    let total = n * (n + 1.0) / 2.0;
+    assert_eq!(y.value().data(), &[total, 2.0 * total]);
+    let c = tape.constant(Tensor::from_vec(vec![r + 1.0, 1.0], &[2])?);
+    let grads = (&y * &c)?.sum().backward()?;
+    assert_eq!(grads.wrt(&x).unwrap().data(), &[total, n]);
+    println!("rank {}: all_reduce ok", world.rank());
+    Ok(())
+}
+
+/// SyncBatchNorm over the ranks' slices of a batch equals BatchNorm on the whole batch in
+/// one process: outputs, the input's gradient, the parameters' gradients (summed over
+/// ranks) and the running statistics, for two steps.
+fn check_sync_bn(world: &World) -> Result<(), Error> {
+    use chainrule_distributed::SyncBatchNorm;
+    use chainrule_nn::layers::BatchNorm2d;
+    use rand::Rng;
+    let (n, r) = (world.size(), world.rank());
+    let rows = 2 * n;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let reference = BatchNorm2d::<f64>::new(3)?;
+    let synced = SyncBatchNorm::new(BatchNorm2d::<f64>::new(3)?, world);
+    for bn in [&reference, &synced.inner] {
+        bn.weight
+            .as_ref()
+            .unwrap()
+            .set(Tensor::from_vec(vec![0.5, 1.5, -2.0], &[3])?);
+        bn.bias
+            .as_ref()
+            .unwrap()
+            .set(Tensor::from_vec(vec![0.1, -0.3, 0.7], &[3])?);
+    }
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        for (x, y) in a.iter().zip(b) {
+            assert!(
+                (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+                "{what}: {x} vs {y}"
+            );
+        }
+    };
+    for step in 0..2 {
+        let per = 3 * 4 * 4;
+        let x: Vec<f64> = (0..rows * per).map(|_| rng.gen_range(-2.0..3.0)).collect();
+        let k: Vec<f64> = (0..rows * per).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        // one process, whole batch
+        let tape = Tape::new();
+        let xv = tape.leaf(Tensor::from_vec(x.clone(), &[rows, 3, 4, 4])?);
+        let y = reference.forward(&xv)?;
+        let kv = tape.constant(Tensor::from_vec(k.clone(), &[rows, 3, 4, 4])?);
+        let g = (&y * &kv)?.sum().backward()?;
+        // this rank's two rows
+        let slice = |v: &[f64]| v[2 * r * per..2 * (r + 1) * per].to_vec();
+        let tape = Tape::new();
+        let xr = tape.leaf(Tensor::from_vec(slice(&x), &[2, 3, 4, 4])?);
+        let yr = synced.forward(&xr)?;
+        close(yr.value().data(), &slice(y.value().data()), "output");
+        let kr = tape.constant(Tensor::from_vec(slice(&k), &[2, 3, 4, 4])?);
+        let gr = (&yr * &kr)?.sum().backward()?;
+        close(
+            gr.wrt(&xr).unwrap().data(),
+            &slice(g.wrt(&xv).unwrap().data()),
+            "dx",
+        );
+        for (p, q) in [
+            (&synced.inner.weight, &reference.weight),
+            (&synced.inner.bias, &reference.bias),
+        ] {
+            let (p, q) = (p.as_ref().unwrap(), q.as_ref().unwrap());
+            let summed = world.all_reduce_sum(gr.get(p).unwrap().data().to_vec())?;
+            close(&summed, g.get(q).unwrap().data(), "parameter gradient");
+        }
+        for (a, b) in [
+            (&synced.inner.running_mean, &reference.running_mean),
+            (&synced.inner.running_var, &reference.running_var),
+        ] {
+            let (a, b) = (
+                a.as_ref().unwrap().float().unwrap(),
+                b.as_ref().unwrap().float().unwrap(),
+            );
+            close(
+                a.data(),
+                b.data(),
+                &format!("running statistics, step {step}"),
+            );
+        }
+    }
+    println!("rank {r}: sync_bn ok");
     Ok(())
 }

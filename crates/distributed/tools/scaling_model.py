@@ -11,11 +11,12 @@ Inputs are the figures measured on the development machine (see the doc); edit t
 to plan for another model or machine.
 """
 
-# model: (parameters, measured one-process backward ms at global batch 64)
+# model: parameters (gradient bytes are 4 per parameter in f32); the one-process
+# backward ms at global batch 64 comes as a JSON object on the command line
 MODELS = {
-    "seed CNN (W1)": (4_408, None),
-    "LeNet (W2)": (1_199_882, None),
-    "ResNet-BN example": (31_434, None),
+    "seed CNN (W1)": 4_408,
+    "LeNet (W2)": 1_199_882,
+    "ResNet-BN example": 31_434,
 }
 LINKS = {"10 Gb/s": (10e9 / 8, 20e-6), "25 Gb/s": (25e9 / 8, 8e-6), "100 Gb/s": (100e9 / 8, 3e-6)}
 
@@ -34,7 +35,7 @@ def crossover(size, backward, bandwidth, latency):
 def main(backward_ms):
     print("| model | gradient bytes (f32) | link | all-reduce at 8 ranks | at 64 ranks | ranks while hidden |")
     print("|---|---|---|---|---|---|")
-    for name, (params, _) in MODELS.items():
+    for name, params in MODELS.items():
         size = 4 * params
         backward = backward_ms[name] / 1e3
         for link, (bw, lat) in LINKS.items():

@@ -119,6 +119,32 @@ impl<T: Element> BatchNorm<T> {
     }
 }
 
+impl<T: Element> BatchNorm<T> {
+    /// The options it was built with.
+    ///
+    /// ```
+    /// let bn = chainrule_nn::layers::BatchNorm2d::<f32>::new(3)?;
+    /// assert_eq!(bn.config().momentum, Some(0.1));
+    /// # Ok::<(), chainrule_nn::Error>(())
+    /// ```
+    pub fn config(&self) -> &BatchNormConfig {
+        &self.config
+    }
+
+    /// True in training mode (batch statistics), false in eval (running ones).
+    ///
+    /// ```
+    /// use chainrule_nn::ModuleState;
+    /// let bn = chainrule_nn::layers::BatchNorm2d::<f32>::new(3)?;
+    /// bn.set_training(false);
+    /// assert!(!bn.is_training());
+    /// # Ok::<(), chainrule_nn::Error>(())
+    /// ```
+    pub fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
+}
+
 impl<T: Element> ModuleState<T> for BatchNorm<T> {
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param<T>)) {
         for (name, p) in [("weight", &self.weight), ("bias", &self.bias)] {

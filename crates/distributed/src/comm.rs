@@ -3,6 +3,7 @@
 //! backward keeps computing while buckets travel, and so a collective that gets no
 //! answer within the timeout aborts the whole job instead of hanging it.
 
+use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use mpi::collective::SystemOperation;
 use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+
+use crate::world::sealed::Sealed;
 
 /// Exit code of a rank that aborts the job (a collective timed out, or the user
 /// called [`crate::World::abort`]); EX_SOFTWARE.
@@ -82,6 +85,7 @@ pub(crate) fn spawn(
                 world: &world,
                 rank,
                 timeout,
+                spares: RefCell::new(Vec::new()),
             };
             for job in jobs {
                 server.serve(job);
@@ -94,17 +98,24 @@ struct Server<'w> {
     world: &'w SimpleCommunicator,
     rank: usize,
     timeout: Duration,
+    /// Send buffers of finished all-reduces, reused as the results of later ones of
+    /// the same type and length (every step's buckets): no allocation, and no fresh
+    /// pages to fault in, at steady state.
+    spares: RefCell<Vec<Payload>>,
 }
+
+/// Spare buffers kept; past it the oldest goes.
+const SPARES: usize = 16;
 
 impl Server<'_> {
     fn serve(&self, job: Job) {
         match job {
             Job::AllReduceSum { data, what, reply } => {
                 let out = match data {
-                    Payload::F32(v) => Payload::F32(self.all_reduce(&v, &what)),
-                    Payload::F64(v) => Payload::F64(self.all_reduce(&v, &what)),
-                    Payload::I64(v) => Payload::I64(self.all_reduce(&v, &what)),
-                    Payload::U64(v) => Payload::U64(self.all_reduce(&v, &what)),
+                    Payload::F32(v) => Payload::F32(self.all_reduce(v, &what)),
+                    Payload::F64(v) => Payload::F64(self.all_reduce(v, &what)),
+                    Payload::I64(v) => Payload::I64(self.all_reduce(v, &what)),
+                    Payload::U64(v) => Payload::U64(self.all_reduce(v, &what)),
                 };
                 let _ = reply.send(out);
             }
@@ -135,18 +146,36 @@ impl Server<'_> {
         }
     }
 
-    fn all_reduce<T: Equivalence + Copy + Default>(&self, send: &[T], what: &str) -> Vec<T> {
-        let mut recv = vec![T::default(); send.len()];
+    fn all_reduce<T: Equivalence + Copy + Default + Sealed>(
+        &self,
+        send: Vec<T>,
+        what: &str,
+    ) -> Vec<T> {
+        let mut recv = self
+            .spare::<T>(send.len())
+            .unwrap_or_else(|| vec![T::default(); send.len()]);
         mpi::request::scope(|scope| {
             let req = self.world.immediate_all_reduce_into(
                 scope,
-                send,
+                &send[..],
                 &mut recv[..],
                 SystemOperation::sum(),
             );
             self.complete(req, what);
         });
+        let mut spares = self.spares.borrow_mut();
+        if spares.len() == SPARES {
+            spares.remove(0);
+        }
+        spares.push(T::wrap(send));
         recv
+    }
+
+    /// A kept buffer of `len` values of `T`, if there is one.
+    fn spare<T: Sealed>(&self, len: usize) -> Option<Vec<T>> {
+        let mut spares = self.spares.borrow_mut();
+        let at = spares.iter().position(|p| T::len_of(p) == Some(len))?;
+        Some(T::unwrap(spares.remove(at)))
     }
 
     fn broadcast<T: Equivalence>(&self, mut data: Vec<T>, root: i32, what: &str) -> Vec<T> {

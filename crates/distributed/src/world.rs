@@ -23,6 +23,8 @@ pub(crate) mod sealed {
     pub trait Sealed: Sized {
         fn wrap(v: Vec<Self>) -> Payload;
         fn unwrap(p: Payload) -> Vec<Self>;
+        /// The length, when `p` holds this type.
+        fn len_of(p: &Payload) -> Option<usize>;
     }
     macro_rules! wire {
         ($t:ty, $variant:ident) => {
@@ -34,6 +36,12 @@ pub(crate) mod sealed {
                     match p {
                         Payload::$variant(v) => v,
                         other => unreachable!("sent {} and got {other:?}", stringify!($t)),
+                    }
+                }
+                fn len_of(p: &Payload) -> Option<usize> {
+                    match p {
+                        Payload::$variant(v) => Some(v.len()),
+                        _ => None,
                     }
                 }
             }

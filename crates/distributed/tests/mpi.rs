@@ -33,7 +33,7 @@ fn main() {
             losses_match_one_process,
         ),
         (
-            "two_runs_of_2_ranks_are_bitwise_equal",
+            "two_runs_of_2_and_of_4_ranks_are_bitwise_equal",
             two_runs_are_bitwise_equal,
         ),
         (
@@ -179,13 +179,18 @@ fn losses_match_one_process() {
 
 fn two_runs_are_bitwise_equal() {
     let dir = scratch("bitwise");
-    let first = ddp_losses(2, &dir, "a");
-    let second = ddp_losses(2, &dir, "b");
-    let same = first
-        .iter()
-        .zip(&second)
-        .all(|(a, b)| a.to_bits() == b.to_bits());
-    assert!(same && first.len() == 50, "two runs of 2 ranks differ");
+    for ranks in [2, 4] {
+        let first = ddp_losses(ranks, &dir, "a");
+        let second = ddp_losses(ranks, &dir, "b");
+        let same = first
+            .iter()
+            .zip(&second)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same && first.len() == 50,
+            "two runs of {ranks} ranks differ"
+        );
+    }
 }
 
 fn workers(n: usize, name: &str) -> Output {

@@ -5,7 +5,9 @@
 //! Run plainly this binary is the parent: it starts `mpirun` on the `mnist_ddp`
 //! example and on itself. Under `mpirun`, with `--worker NAME`, it is one rank of a
 //! scenario that the example cannot stage (ranks with different models, parameters
-//! used on some ranks only).
+//! used on some ranks only). Run the whole package's tests (`cargo test --release -p
+//! chainrule-distributed`): `--test mpi` alone does not rebuild the example, and a
+//! stale one is refused.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -22,7 +24,7 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--worker") {
         std::process::exit(worker(&args[i + 1]));
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         (
             "sync_batch_norm_equals_one_process_batch_norm",
             sync_batch_norm,
@@ -42,6 +44,7 @@ fn main() {
         ),
         ("different_models_fail_on_every_rank", different_models_fail),
         ("bad_batch_or_data_fail_on_every_rank", bad_input_fails),
+        ("rank_0_saves_a_checkpoint_that_loads", rank_0_saves),
         ("a_killed_rank_ends_the_job", killed_rank_ends_the_job),
         ("a_stopped_rank_times_out", stopped_rank_times_out),
     ];
@@ -83,7 +86,43 @@ fn example() -> PathBuf {
         "{} is missing: cargo test builds the examples before running tests",
         path.display()
     );
+    // `cargo test --test mpi` alone does not rebuild examples: refuse a stale one
+    // rather than test old code
+    let built = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut newest = std::fs::metadata(here.join("examples/mnist_ddp.rs"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    for krate in std::fs::read_dir(here.parent().unwrap()).unwrap().flatten() {
+        newest = newest.max(newest_source(&krate.path().join("src")));
+    }
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run the whole `cargo test --release -p \
+         chainrule-distributed` (or build its examples) first",
+        path.display()
+    );
     path
+}
+
+/// The newest modification time of the `.rs` files under `dir` (the library sources
+/// the example is built from).
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return newest;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            newest = newest.max(newest_source(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            newest = newest.max(meta.modified().unwrap());
+        }
+    }
+    newest
 }
 
 fn data_dir() -> String {
@@ -270,6 +309,30 @@ fn bad_input_fails() {
             );
         }
     }
+}
+
+fn rank_0_saves() {
+    let dir = scratch("save");
+    let path = dir.join("net.safetensors");
+    let out = run({
+        let mut c = mpirun(2);
+        c.arg(example())
+            .args(["--steps", "5", "--data", &data_dir(), "--save"])
+            .arg(&path);
+        c
+    });
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("saved parameters").count(), 1, "{stdout}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let net = chainrule_nn::models::seed_cnn::<f32, _>(&mut rng, true).unwrap();
+    let before = net.parameters()[0].value();
+    chainrule_nn::checkpoint::load(&net, &path).unwrap();
+    assert_ne!(
+        net.parameters()[0].value().data(),
+        before.data(),
+        "5 steps changed nothing"
+    );
 }
 
 /// Starts a long 2-rank run, waits until it is training, does `signal` to one rank and

@@ -96,11 +96,7 @@ fn main() {
     let rank = world.rank();
     // Bad flags, unreadable data, a batch that does not split: the same outcome on
     // every rank (`World::agree`), reported by each, and a non-zero exit.
-    let setup = parse_args().map_err(|e| Error::Invalid {
-        op: "mnist_ddp",
-        site: chainrule_autograd::Site::caller(),
-        reason: e,
-    });
+    let setup = parse_args().map_err(|e| invalid("mnist_ddp", e));
     let outcome = world.agree("parsing the flags", setup).and_then(|args| {
         if let Some(t) = args.threads {
             rayon::ThreadPoolBuilder::new()
@@ -120,6 +116,16 @@ fn main() {
         report(&format!("mnist_ddp: rank {rank}: {e}"));
         drop(world);
         std::process::exit(1);
+    }
+}
+
+/// An error of this program at the caller's line.
+#[track_caller]
+fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
+    Error::Invalid {
+        op,
+        site: chainrule_autograd::Site::caller(),
+        reason: reason.into(),
     }
 }
 
@@ -146,11 +152,7 @@ fn train<T: Wire>(args: &Args, world: &World) -> Result<(), Error> {
     let created = match (&args.losses, main) {
         (Some(path), true) => std::fs::File::create(path)
             .map(Some)
-            .map_err(|e| Error::Invalid {
-                op: "--losses",
-                site: chainrule_autograd::Site::caller(),
-                reason: format!("cannot create {path}: {e}"),
-            }),
+            .map_err(|e| invalid("--losses", format!("cannot create {path}: {e}"))),
         _ => Ok(None),
     };
     let mut losses = world.agree("creating the losses file", created)?;
@@ -170,11 +172,7 @@ fn train<T: Wire>(args: &Args, world: &World) -> Result<(), Error> {
     };
     bar.set_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} loss {msg} ({elapsed})")
-            .map_err(|e| Error::Invalid {
-                op: "progress bar",
-                site: chainrule_autograd::Site::caller(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| invalid("progress bar", e.to_string()))?
             .progress_chars("=> "),
     );
     let start = Instant::now();
@@ -192,11 +190,7 @@ fn train<T: Wire>(args: &Args, world: &World) -> Result<(), Error> {
             opt.step(&grads)?;
             let global = world.mean(loss.value().item().map_or(f64::NAN, |l| l.to_f64()))?;
             if let Some(file) = &mut losses {
-                writeln!(file, "{global}").map_err(|e| Error::Invalid {
-                    op: "--losses",
-                    site: chainrule_autograd::Site::caller(),
-                    reason: e.to_string(),
-                })?;
+                writeln!(file, "{global}").map_err(|e| invalid("--losses", e.to_string()))?;
             }
             bar.inc(1);
             bar.set_message(format!("{global:.4}"));

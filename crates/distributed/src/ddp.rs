@@ -111,8 +111,9 @@ struct Bucket<T> {
 }
 
 impl<T: Wire> Bucket<T> {
-    fn grad_len(&self) -> usize {
-        self.flat.len() - self.members.len()
+    /// Where the "used" flags start in a flat buffer of `len` values.
+    fn grad_len(&self, len: usize) -> usize {
+        len - self.members.len()
     }
 }
 
@@ -362,7 +363,7 @@ impl<T: Wire> DistributedDataParallel<T> {
                     .recv()
                     .map_err(|_| Error::Stopped { op: "all_reduce" })?,
             );
-            let grad_len = sum.len() - bucket.members.len();
+            let grad_len = bucket.grad_len(sum.len());
             for (m, &(p, offset, len)) in bucket.members.iter().enumerate() {
                 let param = &self.params[p];
                 if sum[grad_len + m] == T::from_f64(0.0) {
@@ -427,7 +428,7 @@ impl<T: Wire> Buckets<T> {
         debug_assert_eq!(b, self.next);
         self.next += 1;
         let bucket = &mut self.list[b];
-        let grad_len = bucket.grad_len();
+        let grad_len = bucket.grad_len(bucket.flat.len());
         for (m, &seen) in bucket.seen.iter().enumerate() {
             bucket.flat[grad_len + m] = T::from_f64(if seen { 1.0 } else { 0.0 });
         }

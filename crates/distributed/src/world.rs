@@ -154,13 +154,26 @@ impl World {
         self.rank == 0
     }
 
-    /// Hands `job` to the communication thread.
-    fn send(&self, job: Job, op: &'static str) -> Result<()> {
+    /// Hands the job `make` builds around its reply channel to the communication
+    /// thread, and returns where the answer arrives.
+    fn send(
+        &self,
+        op: &'static str,
+        make: impl FnOnce(Sender<Payload>) -> Job,
+    ) -> Result<Receiver<Payload>> {
+        let (reply, answer) = mpsc::channel();
         self.link
             .jobs
             .as_ref()
-            .and_then(|j| j.send(job).ok())
-            .ok_or(Error::Stopped { op })
+            .and_then(|j| j.send(make(reply)).ok())
+            .ok_or(Error::Stopped { op })?;
+        Ok(answer)
+    }
+
+    /// Waits for the answer of `op`.
+    fn wait<T: Sealed>(answer: Receiver<Payload>, op: &'static str) -> Result<Vec<T>> {
+        let out = answer.recv().map_err(|_| Error::Stopped { op })?;
+        Ok(T::unwrap(out))
     }
 
     /// Starts an element-wise sum over ranks of `data` and returns where its result
@@ -171,16 +184,11 @@ impl World {
         data: Vec<T>,
         what: String,
     ) -> Result<Receiver<Payload>> {
-        let (reply, answer) = mpsc::channel();
-        self.send(
-            Job::AllReduceSum {
-                data: T::wrap(data),
-                what,
-                reply,
-            },
-            "all_reduce",
-        )?;
-        Ok(answer)
+        self.send("all_reduce", |reply| Job::AllReduceSum {
+            data: T::wrap(data),
+            what,
+            reply,
+        })
     }
 
     /// The element-wise sum of `data` over every rank, on every rank. Ranks must pass
@@ -193,10 +201,7 @@ impl World {
         let site = Site::caller();
         self.same_length(data.len(), "all_reduce_sum", site)?;
         let answer = self.start_all_reduce(data, format!("all_reduce_sum at {site}"))?;
-        let sum = answer.recv().map_err(|_| Error::Stopped {
-            op: "all_reduce_sum",
-        })?;
-        Ok(T::unwrap(sum))
+        Self::wait(answer, "all_reduce_sum")
     }
 
     /// The mean of `x` over every rank (a loss over the whole global batch, when every
@@ -234,37 +239,23 @@ impl World {
             });
         }
         self.same_length(data.len(), "broadcast", site)?;
-        let (reply, answer) = mpsc::channel();
-        self.send(
-            Job::Broadcast {
-                data: T::wrap(data),
-                root: root as i32,
-                what: format!("broadcast at {site}"),
-                reply,
-            },
-            "broadcast",
-        )?;
-        let out = answer
-            .recv()
-            .map_err(|_| Error::Stopped { op: "broadcast" })?;
-        Ok(T::unwrap(out))
+        let answer = self.send("broadcast", |reply| Job::Broadcast {
+            data: T::wrap(data),
+            root: root as i32,
+            what: format!("broadcast at {site}"),
+            reply,
+        })?;
+        Self::wait(answer, "broadcast")
     }
 
     /// Every rank's `word`, in rank order.
     pub(crate) fn all_gather_word(&self, word: u64, what: String) -> Result<Vec<u64>> {
-        let (reply, answer) = mpsc::channel();
-        self.send(
-            Job::AllGather {
-                data: Payload::U64(vec![word]),
-                what,
-                reply,
-            },
-            "all_gather",
-        )?;
-        let out = answer
-            .recv()
-            .map_err(|_| Error::Stopped { op: "all_gather" })?;
-        Ok(u64::unwrap(out))
+        let answer = self.send("all_gather", |reply| Job::AllGather {
+            data: Payload::U64(vec![word]),
+            what,
+            reply,
+        })?;
+        Self::wait(answer, "all_gather")
     }
 
     /// Fails on every rank when ranks pass different lengths (an MPI collective with
@@ -338,7 +329,7 @@ impl World {
             "chainrule-distributed: rank {} failed: {error}",
             self.rank
         ));
-        let _ = self.send(Job::Abort, "abort");
+        let _ = self.send("abort", |_| Job::Abort);
         // the communication thread ends the process; if it cannot, end this one
         std::thread::sleep(Duration::from_secs(10));
         std::process::exit(comm::ABORT_CODE);

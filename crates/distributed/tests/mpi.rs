@@ -241,28 +241,27 @@ fn workers(n: usize, name: &str) -> Output {
     })
 }
 
+/// Runs worker `name` on `n` ranks; every rank must succeed and say `done`.
+fn every_rank_passes(n: usize, name: &str, done: &str) {
+    let out = workers(n, name);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches(done).count(), n, "{stdout}");
+}
+
 fn unused_parameters() {
     for n in [2, 4] {
-        let out = workers(n, "unused");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
-        assert_eq!(stdout.matches("gradients ok").count(), n, "{stdout}");
+        every_rank_passes(n, "unused", "gradients ok");
     }
 }
 
 fn all_reduce_is_differentiable() {
-    let out = workers(3, "all_reduce");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert_eq!(stdout.matches("all_reduce ok").count(), 3, "{stdout}");
+    every_rank_passes(3, "all_reduce", "all_reduce ok");
 }
 
 fn sync_batch_norm() {
     for n in [2, 4] {
-        let out = workers(n, "sync_bn");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
-        assert_eq!(stdout.matches("sync_bn ok").count(), n, "{stdout}");
+        every_rank_passes(n, "sync_bn", "sync_bn ok");
     }
 }
 

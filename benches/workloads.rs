@@ -1,5 +1,6 @@
-//! Criterion timings of the seven `WORKLOADS.md` training steps (one thread; the
-//! two-thread figures come from `examples/workloads` with `--threads 2`).
+//! Criterion timings of the seven training steps of `examples/workloads/WORKLOADS.md`
+//! (one thread; the two-thread figures come from `examples/workloads` with
+//! `--threads 2`).
 //!
 //! `cargo bench --bench workloads`
 

@@ -1,5 +1,5 @@
-//! The seven workloads of `WORKLOADS.md`, shared by `examples/workloads` and the
-//! criterion benches (`benches/workloads.rs`).
+//! The seven workloads of `examples/workloads/WORKLOADS.md`, shared by
+//! `examples/workloads` and the criterion benches (`benches/workloads.rs`).
 
 use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use chainrule::nn::optim::{Optimizer, Sgd};

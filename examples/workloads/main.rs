@@ -1,5 +1,5 @@
-//! The seven benchmark workloads of `WORKLOADS.md` (W1…W7), timed as training steps,
-//! printing one JSON object on stdout.
+//! The seven benchmark workloads of `WORKLOADS.md` next to this file (W1…W7), timed
+//! as training steps, printing one JSON object on stdout.
 //!
 //! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5] [--anomaly on] [--micro N]`
 //!

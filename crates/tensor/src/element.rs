@@ -114,15 +114,65 @@ pub trait Element:
     );
 }
 
-mod sealed {
-    /// Keeps [`super::Element`] implemented by `f32` and `f64` only.
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+// The trait is public only as a supertrait: its module is private, so no one outside
+// the crate can name it, call its methods or see the crate-private types they use.
+#[allow(private_interfaces)]
+pub(crate) mod sealed {
+    use crate::kernels::gemm::{MicroKernel, Pack};
+
+    /// Keeps [`super::Element`] implemented by `f32` and `f64` only, and carries what the
+    /// GEMM driver needs per type.
+    pub trait Sealed: Sized + 'static {
+        /// The SIMD GEMM micro-kernel for this CPU, or `None` for the portable path.
+        fn micro_kernel() -> Option<&'static MicroKernel<Self>>;
+        /// Runs `f` on this thread's packing buffer `which`, at least `len` values long
+        /// and 64-byte aligned, reused across calls (a nested use gets a fresh one).
+        fn with_pack<R>(which: Pack, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    }
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $gemm:path, $tanh:path) => {
+    ($t:ty, $name:literal, $gemm:path, $tanh:path, $kernels:path) => {
+        // see `sealed` for why the crate-private types are fine here
+        #[allow(private_interfaces)]
+        impl sealed::Sealed for $t {
+            fn micro_kernel() -> Option<&'static crate::kernels::gemm::MicroKernel<$t>> {
+                static CHOSEN: std::sync::OnceLock<Option<&'static crate::kernels::gemm::MicroKernel<$t>>> =
+                    std::sync::OnceLock::new();
+                *CHOSEN.get_or_init(|| crate::kernels::gemm::select($kernels()))
+            }
+            fn with_pack<R>(which: crate::kernels::gemm::Pack, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                use std::cell::RefCell;
+                thread_local! {
+                    static A: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+                    static B: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+                }
+                // room to start the buffer on a 64-byte boundary
+                const SLACK: usize = 64 / std::mem::size_of::<$t>();
+                let aligned = |buf: &mut Vec<$t>| -> (usize, usize) {
+                    if buf.len() < len + SLACK {
+                        buf.resize(len + SLACK, 0.0);
+                    }
+                    (buf.as_ptr().align_offset(64).min(SLACK), len)
+                };
+                let slot = match which {
+                    crate::kernels::gemm::Pack::A => &A,
+                    crate::kernels::gemm::Pack::B => &B,
+                };
+                slot.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        let (start, len) = aligned(&mut buf);
+                        f(&mut buf[start..start + len])
+                    }
+                    Err(_) => {
+                        let mut fresh = Vec::new();
+                        let (start, len) = aligned(&mut fresh);
+                        f(&mut fresh[start..start + len])
+                    }
+                })
+            }
+        }
+
         impl Element for $t {
             const DTYPE: &'static str = $name;
             const ZERO: Self = 0.0;
@@ -263,8 +313,20 @@ macro_rules! impl_element {
     };
 }
 
-impl_element!(f32, "F32", matrixmultiply::sgemm, tanh_f32);
-impl_element!(f64, "F64", matrixmultiply::dgemm, f64::tanh);
+impl_element!(
+    f32,
+    "F32",
+    matrixmultiply::sgemm,
+    tanh_f32,
+    crate::kernels::gemm::kernels_f32
+);
+impl_element!(
+    f64,
+    "F64",
+    matrixmultiply::dgemm,
+    f64::tanh,
+    crate::kernels::gemm::kernels_f64
+);
 
 /// tanh in f32 as a branch-free rational function (the approximation Eigen uses):
 /// within 4.1e-7 relative error of the exact value over the whole line (about three

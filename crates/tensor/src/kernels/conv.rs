@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::matmul::{gemm, MatRef};
+use super::gemm::{gemm, MatMut, MatRef};
 use crate::error::{attr_err, shape_err};
 use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
@@ -392,15 +392,10 @@ impl<T: Element> Tensor<T> {
             T::with_scratch(cols_len, |cols| {
                 g.im2col(x, cols);
                 for grp in 0..g.groups {
-                    let wm = MatRef::new(weight.data(), grp * og * rows, rows, false);
-                    let cm = MatRef::new(&*cols, grp * rows * plane, plane, false);
                     gemm(
-                        og,
-                        rows,
-                        plane,
-                        wm,
-                        cm,
-                        &mut y[grp * og * plane..(grp + 1) * og * plane],
+                        MatRef::new(weight.data(), grp * og * rows, og, rows, false),
+                        MatRef::new(&*cols, grp * rows * plane, rows, plane, false),
+                        MatMut::new(&mut y[grp * og * plane..], og, plane),
                         false,
                     );
                 }
@@ -566,30 +561,20 @@ fn conv2d_backward_parts<T: Element>(
                     if needs[1] {
                         g.im2col(&x_data[img * x_img..(img + 1) * x_img], cols);
                         for grp in 0..g.groups {
-                            let gm = MatRef::new(gy, grp * og * plane, plane, false);
-                            let cm = MatRef::new(&*cols, grp * rows * plane, plane, true);
                             gemm(
-                                og,
-                                plane,
-                                rows,
-                                gm,
-                                cm,
-                                &mut dw[grp * og * rows..(grp + 1) * og * rows],
+                                MatRef::new(gy, grp * og * plane, og, plane, false),
+                                MatRef::new(&*cols, grp * rows * plane, rows, plane, true),
+                                MatMut::new(&mut dw[grp * og * rows..], og, rows),
                                 true,
                             );
                         }
                     }
                     if needs[0] {
                         for grp in 0..g.groups {
-                            let wm = MatRef::new(w_data, grp * og * rows, rows, true);
-                            let gm = MatRef::new(gy, grp * og * plane, plane, false);
                             gemm(
-                                rows,
-                                og,
-                                plane,
-                                wm,
-                                gm,
-                                &mut cols[grp * rows * plane..(grp + 1) * rows * plane],
+                                MatRef::new(w_data, grp * og * rows, og, rows, true),
+                                MatRef::new(gy, grp * og * plane, og, plane, false),
+                                MatMut::new(&mut cols[grp * rows * plane..], rows, plane),
                                 false,
                             );
                         }

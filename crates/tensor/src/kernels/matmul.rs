@@ -1,280 +1,12 @@
-//! Matrix products over a strided GEMM (matrixmultiply), batched with broadcast batch
+//! Matrix products over the strided GEMM of [`super::gemm`], batched with broadcast batch
 //! dims; transposed operands are passed as strides, never copied.
 
 use rayon::prelude::*;
 
+use super::gemm::{gemm, MatMut, MatRef, PARALLEL_MACS};
 use super::{broadcast_strides, for_each_offset};
 use crate::error::shape_err;
 use crate::{Element, Shape, Tensor, TensorResult};
-
-/// Below this many multiply-adds a product stays on one thread.
-// Waking a second thread costs tens of microseconds on a VM; below ~8M multiply-adds
-// (a few hundred microseconds of work) it does not pay.
-const PARALLEL_MACS: usize = 1 << 23;
-
-/// A read-only strided matrix: element `(i, j)` is `data[offset + i·rs + j·cs]`.
-/// Crate-internal: [`gemm`] checks that a view covers its dims before any raw access.
-#[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a, T> {
-    /// The backing slice.
-    pub(crate) data: &'a [T],
-    /// Offset of element (0, 0).
-    pub(crate) offset: usize,
-    /// Row stride.
-    pub(crate) rs: usize,
-    /// Column stride.
-    pub(crate) cs: usize,
-}
-
-impl<'a, T> MatRef<'a, T> {
-    /// A row-major `rows × cols` matrix starting at `offset`, optionally transposed.
-    pub(crate) fn new(data: &'a [T], offset: usize, cols: usize, transposed: bool) -> Self {
-        if transposed {
-            MatRef {
-                data,
-                offset,
-                rs: 1,
-                cs: cols,
-            }
-        } else {
-            MatRef {
-                data,
-                offset,
-                rs: cols,
-                cs: 1,
-            }
-        }
-    }
-
-    /// True when every element of an `r × c` view lies inside `data`, with every step
-    /// of the address arithmetic checked (a wrapped product must not pass) and the
-    /// strides small enough to pass to the raw GEMM as `isize`.
-    fn covers(&self, r: usize, c: usize) -> bool {
-        if r == 0 || c == 0 {
-            return true;
-        }
-        let last = (r - 1)
-            .checked_mul(self.rs)
-            .zip((c - 1).checked_mul(self.cs))
-            .and_then(|(a, b)| a.checked_add(b))
-            .and_then(|v| v.checked_add(self.offset));
-        let strides_fit = isize::try_from(self.rs).is_ok() && isize::try_from(self.cs).is_ok();
-        strides_fit && last.is_some_and(|last| last < self.data.len())
-    }
-}
-
-/// `c = a·b` (or `c += a·b` when `accumulate`) for an `m×k` `a`, `k×n` `b` and a
-/// row-major contiguous `m×n` `c`. Splits the rows or the columns of `c` across rayon
-/// threads when the product is large; each element's sum runs in the same order either
-/// way, so the bits do not depend on the thread count.
-///
-/// # Panics
-/// When an operand view runs past its slice (a bug in the calling kernel, not user input:
-/// every caller derives its views from checked shapes).
-pub(crate) fn gemm<T: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: MatRef<T>,
-    b: MatRef<T>,
-    c: &mut [T],
-    accumulate: bool,
-) {
-    assert!(
-        a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
-        "gemm operands out of bounds"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    let c = &mut c[..m * n];
-    if k == 0 {
-        if !accumulate {
-            c.fill(T::ZERO);
-        }
-        return;
-    }
-    if m <= SMALL_M && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
-        return gemm_few_rows(m, k, n, a, b, c, accumulate);
-    }
-    let threads = rayon::current_num_threads();
-    // Inside a rayon task (conv's per-image loop) the caller already keeps every thread
-    // busy; splitting again would only repack the operands once per thread.
-    let nested = rayon::current_thread_index().is_some();
-    // saturating: m·n and k are each bounded, but their product need not be
-    let macs = m.saturating_mul(k).saturating_mul(n);
-    if threads == 1 || nested || macs < PARALLEL_MACS {
-        return gemm_serial(m, k, n, a, b, c, accumulate);
-    }
-    // Each thread packs its own block of one operand and all of the other: split the
-    // side whose operand is larger, so the smaller one is what gets packed twice.
-    if m * k <= k * n && n >= 32 {
-        gemm_column_blocks(m, k, n, a, b, c, accumulate, threads);
-    } else if m >= 16 {
-        let rows = m.div_ceil(threads).next_multiple_of(8);
-        c.par_chunks_mut(rows * n)
-            .enumerate()
-            .for_each(|(i, chunk)| {
-                let sub = MatRef {
-                    offset: a.offset + i * rows * a.rs,
-                    ..a
-                };
-                gemm_serial(chunk.len() / n, k, n, sub, b, chunk, accumulate);
-            });
-    } else {
-        gemm_serial(m, k, n, a, b, c, accumulate);
-    }
-}
-
-/// A raw pointer that may cross threads; see the SAFETY note where it is used.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: only used by `gemm_column_blocks`, whose threads write disjoint elements.
-unsafe impl<T> Send for SendPtr<T> {}
-// SAFETY: as above; the pointer itself is only copied, never dereferenced concurrently
-// at the same element.
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    /// The pointer (a method, so closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut T {
-        self.0
-    }
-}
-
-/// `c = a·b` with the columns of `c` split into one block per thread.
-#[allow(clippy::too_many_arguments)]
-fn gemm_column_blocks<T: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: MatRef<T>,
-    b: MatRef<T>,
-    c: &mut [T],
-    accumulate: bool,
-    threads: usize,
-) {
-    let cols = n.div_ceil(threads).next_multiple_of(16);
-    let beta = if accumulate { T::ONE } else { T::ZERO };
-    let c_ptr = SendPtr(c.as_mut_ptr());
-    (0..n.div_ceil(cols)).into_par_iter().for_each(|blk| {
-        let (j0, nc) = (blk * cols, cols.min(n - blk * cols));
-        // SAFETY: `gemm` asserted that a covers m×k and b covers k×n inside their slices,
-        // so b's columns j0..j0+nc (offset j0·cs) are inside too; c has m·n elements and
-        // this block writes only elements i·n + j for j in j0..j0+nc, which no other
-        // block touches. `c` is exclusively borrowed for this whole call, and
-        // `for_each` returns only after every block finished, so no write outlives it.
-        unsafe {
-            T::gemm_raw(
-                m,
-                k,
-                nc,
-                T::ONE,
-                a.data.as_ptr().add(a.offset),
-                a.rs as isize,
-                a.cs as isize,
-                b.data.as_ptr().add(b.offset + j0 * b.cs),
-                b.rs as isize,
-                b.cs as isize,
-                beta,
-                c_ptr.get().add(j0),
-                n as isize,
-                1,
-            );
-        }
-    });
-}
-
-/// Up to this many rows of `c`, a direct loop beats packing the operands (the GEMM's
-/// micro-kernel is 16 rows tall, so a 3-row product would waste most of it).
-const SMALL_M: usize = 4;
-
-/// `c = a·b` for few rows of `c`, when `b`'s rows or (with `a`'s rows) columns are
-/// contiguous: row updates `c_i += a_ip·b_p` or dot products `a_i·b_j`.
-fn gemm_few_rows<T: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: MatRef<T>,
-    b: MatRef<T>,
-    c: &mut [T],
-    accumulate: bool,
-) {
-    for (i, c_row) in c.chunks_exact_mut(n).take(m).enumerate() {
-        if !accumulate {
-            c_row.fill(T::ZERO);
-        }
-        let a_at = |p: usize| a.data[a.offset + i * a.rs + p * a.cs];
-        if b.cs == 1 {
-            for p in 0..k {
-                let (aip, row) = (
-                    a_at(p),
-                    &b.data[b.offset + p * b.rs..b.offset + p * b.rs + n],
-                );
-                c_row.iter_mut().zip(row).for_each(|(c, &b)| *c += aip * b);
-            }
-        } else {
-            let a_row = &a.data[a.offset + i * a.rs..a.offset + i * a.rs + k];
-            for (j, c) in c_row.iter_mut().enumerate() {
-                *c += dot(a_row, &b.data[b.offset + j * b.cs..b.offset + j * b.cs + k]);
-            }
-        }
-    }
-}
-
-/// A dot product with eight independent partial sums, so it vectorises; the order is
-/// fixed, so the result does not depend on threads.
-fn dot<T: Element>(x: &[T], y: &[T]) -> T {
-    let mut acc = [T::ZERO; 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let tail: T = xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .map(|(&a, &b)| a * b)
-        .sum();
-    for (xs, ys) in xc.zip(yc) {
-        for l in 0..8 {
-            acc[l] += xs[l] * ys[l];
-        }
-    }
-    acc.iter().copied().sum::<T>() + tail
-}
-
-fn gemm_serial<T: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: MatRef<T>,
-    b: MatRef<T>,
-    c: &mut [T],
-    accumulate: bool,
-) {
-    debug_assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m.saturating_mul(n));
-    let beta = if accumulate { T::ONE } else { T::ZERO };
-    // SAFETY: `gemm` asserted that every address a[offset + i·rs + p·cs] (i<m, p<k) and
-    // b[..] (p<k, j<n) lies inside its slice (`covers`; sub-views only shrink m), and c
-    // has m·n contiguous elements (row stride n, column stride 1). `c` is a `&mut` borrow,
-    // so it aliases neither `a` nor `b`. Strides fit in isize because they index slices.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            T::ONE,
-            a.data.as_ptr().add(a.offset),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr().add(b.offset),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
 
 impl<T: Element> Tensor<T> {
     /// Matrix product with PyTorch's `matmul` semantics: 1-D operands are promoted to a
@@ -340,18 +72,14 @@ impl<T: Element> Tensor<T> {
                 b.shape()
             ));
         }
+        // (rows, cols) as stored, and of op(t)
         let mat = |t: &Tensor<T>, tr: bool| {
             let d = t.dims();
             let (r, c) = (d[d.len() - 2], d[d.len() - 1]);
-            // (rows, cols) of op(t), and the stored row length
-            if tr {
-                (c, r, c)
-            } else {
-                (r, c, c)
-            }
+            ((r, c), if tr { (c, r) } else { (r, c) })
         };
-        let (m, k, a_cols) = mat(a, ta);
-        let (k2, n, b_cols) = mat(b, tb);
+        let (a_stored, (m, k)) = mat(a, ta);
+        let (b_stored, (k2, n)) = mat(b, tb);
         if k != k2 {
             return Err(shape_err!(
                 "inner dims differ: {} · {} (k {k} vs {k2})",
@@ -383,12 +111,9 @@ impl<T: Element> Tensor<T> {
         for_each_offset(batch.dims(), [&sa, &sb], |_, o| offsets.push(o));
         let run = |c: &mut [T], [oa, ob]: [usize; 2]| {
             gemm(
-                m,
-                k,
-                n,
-                MatRef::new(a.data(), oa, a_cols, ta),
-                MatRef::new(b.data(), ob, b_cols, tb),
-                c,
+                MatRef::new(a.data(), oa, a_stored.0, a_stored.1, ta),
+                MatRef::new(b.data(), ob, b_stored.0, b_stored.1, tb),
+                MatMut::new(c, m, n),
                 false,
             )
         };
@@ -439,14 +164,10 @@ impl<T: Element> Tensor<T> {
             out.chunks_mut(out_f.max(1))
                 .for_each(|r| r.copy_from_slice(b.data()));
         }
-        let x = MatRef::new(self.data(), 0, in_f, false);
         gemm(
-            rows,
-            in_f,
-            out_f,
-            x,
-            MatRef::new(w.data(), 0, in_f, true),
-            &mut out,
+            MatRef::new(self.data(), 0, rows, in_f, false),
+            MatRef::new(w.data(), 0, out_f, in_f, true),
+            MatMut::new(&mut out, rows, out_f),
             b.is_some(),
         );
         Ok(Tensor::from_parts(out_shape, out))

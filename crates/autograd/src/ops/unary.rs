@@ -123,6 +123,19 @@ macro_rules! unary_table {
     (@ty $attr:ident) => { f64 };
 }
 
+/// 1 / (1 + e⁻ˣ); two branches keep exp's argument non-positive, so no overflow. A
+/// function of its own, not `Unary::Sigmoid.forward`, so the rows that use it do not
+/// make `forward` recursive (LLVM cannot inline a recursive function, and an
+/// outlined `forward` is a call per element that stops every map from vectorising).
+#[inline(always)]
+fn sigmoid<T: Element>(x: T) -> T {
+    if x >= T::ZERO {
+        T::ONE / (T::ONE + (-x).exp())
+    } else {
+        x.exp() / (T::ONE + x.exp())
+    }
+}
+
 unary_table! {
     /// −x
     Neg => "neg", neg,
@@ -152,7 +165,7 @@ unary_table! {
         recorded |x, y| Recorded::Constant;
     /// 1 / (1 + e⁻ˣ); two branches keep exp's argument non-positive, so no overflow
     Sigmoid => "sigmoid", sigmoid,
-        forward |x| if x >= T::ZERO { T::ONE / (T::ONE + (-x).exp()) } else { x.exp() / (T::ONE + x.exp()) },
+        forward |x| sigmoid(x),
         derivative |x, y| y * (T::ONE - y),
         recorded |x, y| Recorded::Expr(y.sub(&y.unary(Unary::Square))?);
     /// tanh x
@@ -214,9 +227,9 @@ unary_table! {
         };
     /// x·σ(x) (PyTorch's `silu`, also called swish)
     Silu => "silu", silu,
-        forward |x| x * Unary::Sigmoid.forward(x),
+        forward |x| x * sigmoid(x),
         derivative |x, y| {
-            let s = Unary::Sigmoid.forward(x);
+            let s = sigmoid(x);
             s * (T::ONE + x * (T::ONE - s))
         },
         recorded |x, y| {
@@ -232,7 +245,7 @@ unary_table! {
         },
         derivative |x, y| {
             let bx = x * T::from_f64(beta);
-            if bx.to_f64() > threshold { T::ONE } else { Unary::Sigmoid.forward(bx) }
+            if bx.to_f64() > threshold { T::ONE } else { sigmoid(bx) }
         },
         recorded |x, y| {
             let linear = x.value().map(|v| if (v * T::from_f64(beta)).to_f64() > threshold { T::ONE } else { T::ZERO });
@@ -254,7 +267,7 @@ unary_table! {
     /// ln σ(x) = `min(x, 0) − ln(1 + e^(−|x|))`, which never overflows
     LogSigmoid => "log_sigmoid", log_sigmoid,
         forward |x| x.min(T::ZERO) - (-x.abs()).exp().ln_1p(),
-        derivative |x, y| Unary::Sigmoid.forward(-x),
+        derivative |x, y| sigmoid(-x),
         recorded |x, y| Recorded::Expr(x.neg().unary(Unary::Sigmoid));
     /// x limited to `[min, max]` (±∞ leaves a side open; min > max gives max, as
     /// PyTorch); the gradient passes where `min ≤ x ≤ max`

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::{self, Map1, Map2, Map3};
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
 use crate::tensor::{alloc_zeroed, zeroed};
@@ -33,9 +34,9 @@ impl<T: Element> Tensor<T> {
     /// ```
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let a = self.data();
-        let out = filled(a.len(), |start, o: &mut [T]| {
-            let a = &a[start..start + o.len()];
-            o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a));
+        let out = filled(a.len(), |start, out: &mut [T]| {
+            let a = &a[start..start + out.len()];
+            simd::dispatch(Map1 { out, a, f: &f });
         });
         Tensor::from_parts(self.shape().clone(), out)
     }
@@ -57,11 +58,10 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let (a, b) = (self.data(), other.data());
-        let out = filled(a.len(), |start, o: &mut [T]| {
-            let (a, b) = (&a[start..start + o.len()], &b[start..start + o.len()]);
-            o.iter_mut()
-                .zip(a.iter().zip(b))
-                .for_each(|(o, (&a, &b))| *o = f(a, b));
+        let out = filled(a.len(), |start, out: &mut [T]| {
+            let r = start..start + out.len();
+            let (a, b) = (&a[r.clone()], &b[r]);
+            simd::dispatch(Map2 { out, a, b, f: &f });
         });
         Ok(Tensor::from_parts(self.shape().clone(), out))
     }
@@ -86,12 +86,16 @@ impl<T: Element> Tensor<T> {
             ));
         }
         let (a, b, c) = (self.data(), b.data(), c.data());
-        let out = filled(a.len(), |start, o: &mut [T]| {
-            let r = start..start + o.len();
+        let out = filled(a.len(), |start, out: &mut [T]| {
+            let r = start..start + out.len();
             let (a, b, c) = (&a[r.clone()], &b[r.clone()], &c[r]);
-            o.iter_mut()
-                .zip(a.iter().zip(b.iter().zip(c)))
-                .for_each(|(o, (&a, (&b, &c)))| *o = f(a, b, c));
+            simd::dispatch(Map3 {
+                out,
+                a,
+                b,
+                c,
+                f: &f,
+            });
         });
         Ok(Tensor::from_parts(self.shape().clone(), out))
     }

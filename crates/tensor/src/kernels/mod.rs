@@ -10,6 +10,7 @@ pub mod normalize;
 pub mod pool;
 pub mod reduce;
 pub mod scan;
+pub(crate) mod simd;
 pub mod softmax;
 
 /// Elementwise work below this many elements stays on the calling thread: waking a

@@ -237,8 +237,14 @@ pub(crate) fn gemm<T: Element>(a: MatRef<T>, b: MatRef<T>, c: MatMut<T>, accumul
         }
         return;
     }
-    if m <= SMALL_M && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
-        return gemm_few_rows(a, b, c, accumulate);
+    let rows_of_b = b.cs == 1;
+    if (m <= SMALL_M && (rows_of_b || (b.rs == 1 && a.cs == 1))) || (k <= SMALL_K && rows_of_b) {
+        return super::simd::dispatch(Direct {
+            a,
+            b,
+            c,
+            accumulate,
+        });
     }
     // saturating: m·n and k are each bounded, but their product need not be
     let macs = m.saturating_mul(k).saturating_mul(n);
@@ -558,9 +564,31 @@ fn matrixmultiply_serial<T: Element>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ac
 /// Up to this many rows of `c`, a direct loop beats packing the operands.
 const SMALL_M: usize = 4;
 
-/// `c = a·b` for few rows of `c`, when `b`'s rows or (with `a`'s rows) columns are
-/// contiguous: row updates `c_i += a_ip·b_p` or dot products `a_i·b_j`.
-fn gemm_few_rows<T: Element>(a: MatRef<T>, b: MatRef<T>, c: MatMut<T>, accumulate: bool) {
+/// Up to this depth, too: packing and a tile's loads and stores of `c` would cost more
+/// than its few multiply-adds (conv's input gradient for 3 output channels has k = 3).
+const SMALL_K: usize = 8;
+
+/// [`gemm_direct`] as a loop for [`super::simd::dispatch`].
+struct Direct<'a, T> {
+    a: MatRef<'a, T>,
+    b: MatRef<'a, T>,
+    c: MatMut<'a, T>,
+    accumulate: bool,
+}
+
+impl<T: Element> super::simd::Vectorized for Direct<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        gemm_direct(self.a, self.b, self.c, self.accumulate)
+    }
+}
+
+/// `c = a·b` without packing, when `b`'s rows or (with `a`'s rows) columns are
+/// contiguous: row updates `c_i += a_ip·b_p` or dot products `a_i·b_j`. Inlined so
+/// [`super::simd::dispatch`] compiles it for the CPU's vectors.
+#[inline(always)]
+fn gemm_direct<T: Element>(a: MatRef<T>, b: MatRef<T>, c: MatMut<T>, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     for (i, c_row) in c.data.chunks_exact_mut(n).take(m).enumerate() {
         if !accumulate {
@@ -588,6 +616,7 @@ fn gemm_few_rows<T: Element>(a: MatRef<T>, b: MatRef<T>, c: MatMut<T>, accumulat
 
 /// A dot product with eight independent partial sums, so it vectorises; the order is
 /// fixed, so the result does not depend on threads.
+#[inline(always)]
 fn dot<T: Element>(x: &[T], y: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));

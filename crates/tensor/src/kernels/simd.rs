@@ -1,0 +1,203 @@
+//! Runs a loop compiled for the widest vector instructions this CPU has.
+//!
+//! The crate is built for baseline x86-64 (SSE2), so its loops vectorise 4 floats wide.
+//! [`dispatch`] calls a closure through a function compiled with AVX-512 or AVX2+FMA
+//! enabled; once the closure is inlined there, its loops are vectorised 16 or 8 wide.
+//! The values do not change: Rust never contracts `a * b + c` into a fused multiply-add
+//! or reorders floating-point sums on its own, so every ISA computes the same bits.
+
+use std::sync::OnceLock;
+
+/// The vector instruction sets [`dispatch`] can compile for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Level {
+    Baseline,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// The widest level this CPU runs, detected once (`CHAINRULE_GEMM=avx2` or `=portable`
+/// caps it, as it does the GEMM's kernels, so a slower path can be measured).
+fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let cap = std::env::var("CHAINRULE_GEMM").ok();
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            let avx512 = avx2
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl");
+            match cap.as_deref() {
+                Some("portable") => Level::Baseline,
+                Some("avx2") if avx2 => Level::Avx2,
+                _ if avx512 => Level::Avx512,
+                _ if avx2 => Level::Avx2,
+                _ => Level::Baseline,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Level::Baseline
+    })
+}
+
+/// A hot loop, packaged so [`dispatch`] can compile it for the CPU's vectors. Mark
+/// `run` `#[inline(always)]`: it is inlined into a function built with AVX-512 or AVX2
+/// enabled, and its loops are vectorised there (a closure could not be forced inline).
+pub(crate) trait Vectorized {
+    /// What the loop returns.
+    type Output;
+    /// The loop.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `k`, compiled for AVX-512 or AVX2 when the CPU has them.
+#[inline(always)]
+pub(crate) fn dispatch<K: Vectorized>(k: K) -> K::Output {
+    match level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level` returned Avx512 only after detecting every feature that
+        // `with_avx512` enables.
+        Level::Avx512 => unsafe { with_avx512(k) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX2 and FMA.
+        Level::Avx2 => unsafe { with_avx2(k) },
+        Level::Baseline => k.run(),
+    }
+}
+
+/// # Safety
+/// The CPU supports every enabled feature.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn with_avx512<K: Vectorized>(k: K) -> K::Output {
+    k.run()
+}
+
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<K: Vectorized>(k: K) -> K::Output {
+    k.run()
+}
+
+/// `out[i] = f(a[i])`.
+pub(crate) struct Map1<'a, T, F> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) a: &'a [T],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, F: Fn(T) -> T> Vectorized for Map1<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let f = self.f;
+        self.out
+            .iter_mut()
+            .zip(self.a)
+            .for_each(|(o, &a)| *o = f(a));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+pub(crate) struct Map2<'a, T, F> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) a: &'a [T],
+    pub(crate) b: &'a [T],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, F: Fn(T, T) -> T> Vectorized for Map2<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let f = self.f;
+        self.out
+            .iter_mut()
+            .zip(self.a.iter().zip(self.b))
+            .for_each(|(o, (&a, &b))| *o = f(a, b));
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])`.
+pub(crate) struct Map3<'a, T, F> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) a: &'a [T],
+    pub(crate) b: &'a [T],
+    pub(crate) c: &'a [T],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, F: Fn(T, T, T) -> T> Vectorized for Map3<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let f = self.f;
+        self.out
+            .iter_mut()
+            .zip(self.a.iter().zip(self.b.iter().zip(self.c)))
+            .for_each(|(o, (&a, (&b, &c)))| *o = f(a, b, c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_level_computes_the_same_bits() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let f = |v: f32| v * 1.5 + v * v - 0.25;
+        let mut base = vec![0.0; x.len()];
+        Map1 {
+            out: &mut base,
+            a: &x,
+            f: &f,
+        }
+        .run();
+        let mut out = vec![0.0; x.len()];
+        dispatch(Map1 {
+            out: &mut out,
+            a: &x,
+            f: &f,
+        });
+        assert_eq!(out, base);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                let mut out = vec![0.0; x.len()];
+                // SAFETY: detected just above.
+                unsafe {
+                    with_avx2(Map1 {
+                        out: &mut out,
+                        a: &x,
+                        f: &f,
+                    })
+                };
+                assert_eq!(out, base);
+            }
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl")
+            {
+                let mut out = vec![0.0; x.len()];
+                // SAFETY: detected just above.
+                unsafe {
+                    with_avx512(Map1 {
+                        out: &mut out,
+                        a: &x,
+                        f: &f,
+                    })
+                };
+                assert_eq!(out, base);
+            }
+        }
+    }
+}

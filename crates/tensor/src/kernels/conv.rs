@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{gemm, MatMut, MatRef};
+use super::parallel::{self, Cost};
 use crate::error::{attr_err, shape_err};
 use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
@@ -409,7 +410,10 @@ impl<T: Element> Tensor<T> {
         };
         let x_img = g.c * g.h * g.w;
         let (xs, ys) = (x_img.max(1), (g.o * plane).max(1));
-        if g.n > 1 && rayon::current_num_threads() > 1 {
+        // saturating: each factor is bounded by a checked shape, their product is not
+        let macs = g.out.numel().saturating_mul(rows);
+        let cost = Cost::Both(g.n.saturating_mul(cols_len), macs);
+        if g.n > 1 && parallel::split(cost) {
             self.data()
                 .par_chunks(xs)
                 .zip(out.par_chunks_mut(ys))
@@ -586,19 +590,27 @@ fn conv2d_backward_parts<T: Element>(
             Ok(dw)
         };
         let chunks = g.n.div_ceil(per_chunk);
-        let partials: Vec<Vec<T>> = if needs[0] {
-            let step = (per_chunk * x_img).max(1);
-            let mut dx_chunks: Vec<&mut [T]> = dx.chunks_mut(step).collect();
-            dx_chunks.resize_with(chunks, || &mut []);
+        let mut dx_chunks: Vec<&mut [T]> = if needs[0] {
+            dx.chunks_mut((per_chunk * x_img).max(1)).collect()
+        } else {
+            Vec::new()
+        };
+        dx_chunks.resize_with(chunks, || &mut []);
+        let passes = usize::from(needs[0]) + usize::from(needs[1]);
+        // saturating: each factor is bounded by a checked shape, their product is not
+        let macs = grad.numel().saturating_mul(rows).saturating_mul(passes);
+        let cols = g.n.saturating_mul(rows * g.groups * plane);
+        let partials: Vec<Vec<T>> = if parallel::split(Cost::Both(cols, macs)) {
             dx_chunks
                 .into_par_iter()
                 .enumerate()
                 .map(|(ci, d)| chunk(ci, d))
                 .collect::<TensorResult<_>>()?
         } else {
-            (0..chunks)
-                .into_par_iter()
-                .map(|ci| chunk(ci, &mut []))
+            dx_chunks
+                .into_iter()
+                .enumerate()
+                .map(|(ci, d)| chunk(ci, d))
                 .collect::<TensorResult<_>>()?
         };
         let dw = needs[1].then(|| {

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::parallel::{self, Cost};
 use super::simd::{self, Map1, Map2, Map3};
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
@@ -9,11 +10,10 @@ use crate::tensor::{alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 /// A new buffer of `len` elements, each block `fill(start, block)` writes; blocks run
-/// in parallel above [`PARALLEL_THRESHOLD`] elements. The one place elementwise kernels
-/// decide about threads.
+/// in parallel when [`parallel::split`] says so.
 fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
     let mut out = zeroed(len);
-    if len >= PARALLEL_THRESHOLD {
+    if parallel::split(Cost::Elements(len)) {
         let block = PARALLEL_THRESHOLD / 4;
         out.par_chunks_mut(block)
             .enumerate()

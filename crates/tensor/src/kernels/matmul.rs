@@ -3,7 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{gemm, MatMut, MatRef, PARALLEL_MACS};
+use super::gemm::{gemm, MatMut, MatRef};
+use super::parallel::{self, Cost};
 use super::{broadcast_strides, for_each_offset};
 use crate::error::shape_err;
 use crate::{Element, Shape, Tensor, TensorResult};
@@ -118,7 +119,7 @@ impl<T: Element> Tensor<T> {
             )
         };
         let macs = (m * n).saturating_mul(k).saturating_mul(offsets.len());
-        if offsets.len() > 1 && macs >= PARALLEL_MACS && m * n > 0 {
+        if offsets.len() > 1 && parallel::split(Cost::MultiplyAdds(macs)) && m * n > 0 {
             out.par_chunks_mut(m * n)
                 .zip(offsets.par_iter())
                 .for_each(|(c, &o)| run(c, o));

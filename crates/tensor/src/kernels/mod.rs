@@ -7,16 +7,14 @@ pub mod index;
 pub mod matmul;
 pub mod movement;
 pub mod normalize;
+pub(crate) mod parallel;
 pub mod pool;
 pub mod reduce;
 pub mod scan;
 pub(crate) mod simd;
 pub mod softmax;
 
-/// Elementwise work below this many elements stays on the calling thread: waking a
-/// second thread costs tens of microseconds here, more than a memory-bound loop over
-/// 256K floats takes (W3 at 2 threads: 4.25 -> 3.64 ms when raised from 32K).
-pub const PARALLEL_THRESHOLD: usize = 1 << 18;
+pub use parallel::PARALLEL_THRESHOLD;
 
 /// Calls `f(i, offsets)` for every element `i` of `dims` in row-major order, where
 /// `offsets[s]` is `Σ index_d · strides[s][d]`. Broadcast operands use stride 0.

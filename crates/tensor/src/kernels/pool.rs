@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::PARALLEL_THRESHOLD;
+use super::parallel::{self, Cost};
 use crate::error::{attr_err, shape_err};
 use crate::tensor::alloc_zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
@@ -194,7 +194,7 @@ fn per_plane<T: Element, A: Send>(
         return;
     }
     let aux_plane = if aux.is_empty() { 0 } else { out_plane };
-    if x.len() >= PARALLEL_THRESHOLD {
+    if parallel::split(Cost::Elements(x.len())) {
         let aux_chunks: Vec<&mut [A]> = if aux_plane > 0 {
             aux.chunks_mut(aux_plane).collect()
         } else {
@@ -333,7 +333,7 @@ impl<T: Element> Tensor<T> {
             Ok(())
         };
         let (in_plane, out_plane) = ((h * w).max(1), out_plane.max(1));
-        if dx.len() >= PARALLEL_THRESHOLD {
+        if parallel::split(Cost::Elements(dx.len())) {
             dx.par_chunks_mut(in_plane)
                 .zip(
                     self.data()
@@ -546,10 +546,7 @@ impl MeanWindows {
             ));
         }
         let mut dx = alloc_zeroed(input)?;
-        for (dxp, gp) in dx
-            .chunks_mut((h * w).max(1))
-            .zip(g.data().chunks((self.oh * self.ow).max(1)))
-        {
+        let plane = |(dxp, gp): (&mut [T], &[T])| {
             for (&g, win) in gp.iter().zip(&self.windows) {
                 let share = g / T::from_f64(win.div as f64);
                 for iy in win.rows.0..win.rows.1 {
@@ -558,6 +555,16 @@ impl MeanWindows {
                         .for_each(|v| *v += share);
                 }
             }
+        };
+        let (in_plane, out_plane) = ((h * w).max(1), (self.oh * self.ow).max(1));
+        if parallel::split(Cost::Elements(dx.len())) {
+            dx.par_chunks_mut(in_plane)
+                .zip(g.data().par_chunks(out_plane))
+                .for_each(plane);
+        } else {
+            dx.chunks_mut(in_plane)
+                .zip(g.data().chunks(out_plane))
+                .for_each(plane);
         }
         Ok(Tensor::from_parts(input.clone(), dx))
     }

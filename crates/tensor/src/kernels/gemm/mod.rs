@@ -22,11 +22,6 @@ use rayon::prelude::*;
 
 use crate::Element;
 
-/// Below this many multiply-adds a product stays on one thread.
-// Waking a second thread costs tens of microseconds on a VM; below ~8M multiply-adds
-// (a few hundred microseconds of work) it does not pay.
-pub(crate) const PARALLEL_MACS: usize = 1 << 23;
-
 /// Depth of one packed block: `kc·nr` values of `b` (32 KiB for either kernel) stay in
 /// the L1 cache while the tiles of a row block stream past.
 const KC: usize = 256;
@@ -211,8 +206,8 @@ pub fn path_name<T: Element>() -> &'static str {
 }
 
 /// `c = a·b`, or `c += a·b` when `accumulate`. Splits the work across rayon threads
-/// when the product is large and the caller is not already a rayon task (conv's
-/// per-image loop keeps every thread busy itself).
+/// when [`super::parallel::split`] says so (not inside conv's per-image tasks, which
+/// keep every thread busy themselves).
 ///
 /// # Panics
 /// When the dims disagree (a bug in the calling kernel).
@@ -248,12 +243,7 @@ pub(crate) fn gemm<T: Element>(a: MatRef<T>, b: MatRef<T>, c: MatMut<T>, accumul
     }
     // saturating: m·n and k are each bounded, but their product need not be
     let macs = m.saturating_mul(k).saturating_mul(n);
-    let nested = rayon::current_thread_index().is_some();
-    let threads = if nested || macs < PARALLEL_MACS {
-        1
-    } else {
-        rayon::current_num_threads()
-    };
+    let threads = super::parallel::threads(super::parallel::Cost::MultiplyAdds(macs));
     match T::micro_kernel() {
         Some(kernel) => gemm_packed(kernel, a, b, c, accumulate, threads),
         None => gemm_portable(a, b, c, accumulate, threads),

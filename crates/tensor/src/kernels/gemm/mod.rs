@@ -6,7 +6,7 @@
 //! rows of `a`. Without one, matrixmultiply does the work. `CHAINRULE_GEMM=avx2` or
 //! `=portable` picks a slower path, to measure or test it.
 //!
-//! Every element of `c` is summed over k in blocks of [`KC`], in order, each block one
+//! Every element of `c` is summed over k in blocks of equal depth (at most [`KC`]), in order, each block one
 //! chain of fused multiply-adds, whatever the thread count or the split: results are
 //! bitwise identical for 1 and N threads.
 
@@ -268,7 +268,7 @@ impl<T> SendPtr<T> {
 
 /// The packed path: blocks of `nc` columns; in each, all of `b`'s block is packed first
 /// (shared by every thread, split among them), then tasks of (row block, panel range)
-/// each pack their rows of `a` per block of [`KC`] steps and run the tiles. Two
+/// each pack their rows of `a` per block of k and run the tiles. Two
 /// parallel regions per column block, whatever k is: waking the pool costs tens of
 /// microseconds here, as much as a small product's packing.
 fn gemm_packed<T: Element>(
@@ -292,6 +292,7 @@ fn gemm_packed<T: Element>(
         .next_multiple_of(mr)
         .min(MC_MAX / mr * mr);
     let row_blocks = m.div_ceil(mc);
+    let kb = k_block(k);
     let c_ptr = SendPtr(c.data.as_mut_ptr());
     T::with_pack(Pack::B, k * nc, |b_pack| {
         for j0 in (0..n).step_by(nc) {
@@ -311,10 +312,10 @@ fn gemm_packed<T: Element>(
                 let first = (t % col_parts) * per_part;
                 let panel_range = first..(first + per_part).min(panels);
                 T::with_pack(Pack::A, mc * KC, |a_pack| {
-                    for p0 in (0..k).step_by(KC) {
-                        let kc = KC.min(k - p0);
+                    for p0 in (0..k).step_by(kb) {
+                        let kc = kb.min(k - p0);
                         pack::pack_a(&a, (i0, rows), (p0, kc), mr, a_pack);
-                        // every earlier k block holds KC rows of each panel
+                        // every earlier k block holds kb rows of each panel
                         let b_block = &b_pack[p0 * panels * nr..][..kc * panels * nr];
                         for jp in panel_range.clone() {
                             let b_panel = &b_block[jp * kc * nr..][..kc * nr];
@@ -351,17 +352,25 @@ fn gemm_packed<T: Element>(
     });
 }
 
-/// Packs all rows and columns `j0..` of `b` into `dst`: per block of [`KC`] rows, the
+/// The depth of k's blocks: at most [`KC`], and equal, so that no block is a sliver
+/// (k = 288 as 144 + 144, not 256 + 32, whose tiles would load and store `c` for 32
+/// steps). It depends on k alone, never on threads.
+fn k_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC))
+}
+
+/// Packs all rows and columns `j0..` of `b` into `dst`: per block of [`k_block`] rows, the
 /// block's panels of `kc·nr`. With threads, one job per (k block, share of the panels).
 fn pack_b<T: Element>(b: &MatRef<T>, j0: usize, dst: &mut [T], nr: usize, threads: usize) {
     let k = b.rows;
     let panels = dst.len() / (k * nr);
     let shares = if threads > 1 { threads.min(panels) } else { 1 };
     let per = panels.div_ceil(shares);
-    let mut jobs = Vec::with_capacity(k.div_ceil(KC) * shares);
+    let kb = k_block(k);
+    let mut jobs = Vec::with_capacity(k.div_ceil(kb) * shares);
     let mut rest = dst;
-    for p0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - p0);
+    for p0 in (0..k).step_by(kb) {
+        let kc = kb.min(k - p0);
         for share in (0..shares).take_while(|s| s * per < panels) {
             let count = per.min(panels - share * per);
             let (part, tail) = rest.split_at_mut(count * kc * nr);

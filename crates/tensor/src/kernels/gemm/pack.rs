@@ -34,24 +34,49 @@ pub(super) fn pack_b<T: Element>(
     dst: &mut [T],
 ) {
     if b.cs == 1 {
-        // row-major b: read each row's stretch once, front to back, and deal it out to
-        // the panels (a panel at a time would stride across rows and miss the cache)
-        let cols = (dst.len() / kc).min(b.cols - j0);
-        for p in 0..kc {
-            let start = b.offset + (p0 + p) * b.rs + j0;
-            let row = &b.data[start..start + cols];
-            for (panel, chunk) in dst.chunks_exact_mut(kc * nr).zip(row.chunks(nr)) {
-                let out = &mut panel[p * nr..(p + 1) * nr];
-                out[..chunk.len()].copy_from_slice(chunk);
-                out[chunk.len()..].fill(T::ZERO);
-            }
+        match nr {
+            8 => return pack_b_rows::<T, 8>(b, (p0, kc), j0, dst),
+            16 => return pack_b_rows::<T, 16>(b, (p0, kc), j0, dst),
+            32 => return pack_b_rows::<T, 32>(b, (p0, kc), j0, dst),
+            _ => {}
         }
-        return;
     }
     let bt = b.t();
     for (jp, panel) in dst.chunks_exact_mut(kc * nr).enumerate() {
         let j = j0 + jp * nr;
         pack_panel(&bt, (j, nr.min(bt.rows - j)), (p0, kc), nr, panel);
+    }
+}
+
+/// [`pack_b`] for a row-major `b`: reads each row's stretch once, front to back, and
+/// deals it out to the panels `W` values at a time (a panel at a time would stride
+/// across rows and miss the cache; a fixed-size copy is two vector moves, where a
+/// slice copy of unknown length is a call to memcpy).
+fn pack_b_rows<T: Element, const W: usize>(
+    b: &MatRef<T>,
+    (p0, kc): (usize, usize),
+    j0: usize,
+    dst: &mut [T],
+) {
+    let cols = (dst.len() / kc).min(b.cols - j0);
+    for p in 0..kc {
+        let start = b.offset + (p0 + p) * b.rs + j0;
+        let row = &b.data[start..start + cols];
+        let mut chunks = row.chunks_exact(W);
+        let mut panels = dst.chunks_exact_mut(kc * W);
+        // chunks first: zip stops on it without taking a panel the tail needs
+        for (chunk, panel) in chunks.by_ref().zip(panels.by_ref()) {
+            let out: &mut [T; W] = (&mut panel[p * W..(p + 1) * W])
+                .try_into()
+                .expect("W values");
+            *out = chunk.try_into().expect("W values");
+        }
+        let tail = chunks.remainder();
+        if let Some(panel) = panels.next() {
+            let out = &mut panel[p * W..(p + 1) * W];
+            out[..tail.len()].copy_from_slice(tail);
+            out[tail.len()..].fill(T::ZERO);
+        }
     }
 }
 

@@ -9,12 +9,23 @@ use std::arch::x86_64::*;
 
 use super::MicroKernel;
 
-/// Stamps out one micro-kernel: `$mr` rows by `$nv` vectors of `$lanes` lanes.
+/// Stamps out one micro-kernel, `$mr` rows by `$nv` vectors of `$lanes` lanes, and its
+/// `MicroKernel` static, whose tile size comes from the same literals (a mismatch would
+/// let the kernel write past its tile).
 macro_rules! micro_kernel {
     (
-        $name:ident, $feature:literal, $t:ty, $mr:literal, $nv:literal, $lanes:literal,
+        $(#[$doc:meta])* $kernel:ident = $label:literal: $name:ident, $feature:literal, $t:ty,
+        $mr:literal, $nv:literal, $lanes:literal,
         $zero:ident, $load:ident, $store:ident, $splat:ident, $fma:ident, $add:ident
     ) => {
+        $(#[$doc])*
+        static $kernel: MicroKernel<$t> = MicroKernel {
+            name: $label,
+            mr: $mr,
+            nr: $nv * $lanes,
+            run: $name,
+        };
+
         /// # Safety
         /// The CPU supports the target features; `a` points at `kc·MR` readable values,
         /// `b` at `kc·NR`, and `c` at an `MR × NR` tile with row stride `rsc` whose
@@ -60,91 +71,31 @@ macro_rules! micro_kernel {
 }
 
 micro_kernel!(
-    f32_avx512,
-    "avx512f",
-    f32,
-    12,
-    2,
-    16,
-    _mm512_setzero_ps,
-    _mm512_loadu_ps,
-    _mm512_storeu_ps,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
+    /// f32 with AVX-512: 8 rows × 32 columns (16 accumulators; per step of k, 2 loads
+    /// of `b` and 8 broadcasts of `a` for 16 FMAs). 8 rows fit the channel counts of
+    /// convolutions (32, 64) exactly.
+    F32_AVX512 = "avx512": f32_avx512, "avx512f", f32, 8, 2, 16,
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
     _mm512_add_ps
 );
 micro_kernel!(
-    f64_avx512,
-    "avx512f",
-    f64,
-    8,
-    2,
-    8,
-    _mm512_setzero_pd,
-    _mm512_loadu_pd,
-    _mm512_storeu_pd,
-    _mm512_set1_pd,
-    _mm512_fmadd_pd,
+    /// f64 with AVX-512: 8 rows × 16 columns.
+    F64_AVX512 = "avx512": f64_avx512, "avx512f", f64, 8, 2, 8,
+    _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd,
     _mm512_add_pd
 );
 micro_kernel!(
-    f32_avx2,
-    "avx2,fma",
-    f32,
-    6,
-    2,
-    8,
-    _mm256_setzero_ps,
-    _mm256_loadu_ps,
-    _mm256_storeu_ps,
-    _mm256_set1_ps,
-    _mm256_fmadd_ps,
+    /// f32 with AVX2 and FMA: 6 rows × 16 columns (12 of the 16 vector registers).
+    F32_AVX2 = "avx2": f32_avx2, "avx2,fma", f32, 6, 2, 8,
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
     _mm256_add_ps
 );
 micro_kernel!(
-    f64_avx2,
-    "avx2,fma",
-    f64,
-    6,
-    2,
-    4,
-    _mm256_setzero_pd,
-    _mm256_loadu_pd,
-    _mm256_storeu_pd,
-    _mm256_set1_pd,
-    _mm256_fmadd_pd,
+    /// f64 with AVX2 and FMA: 6 rows × 8 columns.
+    F64_AVX2 = "avx2": f64_avx2, "avx2,fma", f64, 6, 2, 4,
+    _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
     _mm256_add_pd
 );
-
-/// f32 with AVX-512: 8 rows × 32 columns (16 accumulators, 2 loads of `b` and 8
-/// broadcasts of `a` per 16 multiply-adds).
-static F32_AVX512: MicroKernel<f32> = MicroKernel {
-    name: "avx512",
-    mr: 12,
-    nr: 32,
-    run: f32_avx512,
-};
-/// f64 with AVX-512: 8 rows × 16 columns.
-static F64_AVX512: MicroKernel<f64> = MicroKernel {
-    name: "avx512",
-    mr: 8,
-    nr: 16,
-    run: f64_avx512,
-};
-/// f32 with AVX2 and FMA: 6 rows × 16 columns (12 of the 16 vector registers).
-static F32_AVX2: MicroKernel<f32> = MicroKernel {
-    name: "avx2",
-    mr: 6,
-    nr: 16,
-    run: f32_avx2,
-};
-/// f64 with AVX2 and FMA: 6 rows × 8 columns.
-static F64_AVX2: MicroKernel<f64> = MicroKernel {
-    name: "avx2",
-    mr: 6,
-    nr: 8,
-    run: f64_avx2,
-};
 
 /// The f32 kernels this CPU runs, fastest first. Only these detected kernels ever leave
 /// this module, which is what makes calling their target-feature code sound.

@@ -26,12 +26,7 @@ fn level() -> Level {
         #[cfg(target_arch = "x86_64")]
         {
             let cap = std::env::var("CHAINRULE_GEMM").ok();
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            let avx512 = avx2
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl");
+            let (avx2, avx512) = (has_avx2(), has_avx512());
             match cap.as_deref() {
                 Some("portable") => Level::Baseline,
                 Some("avx2") if avx2 => Level::Avx2,
@@ -43,6 +38,24 @@ fn level() -> Level {
         #[cfg(not(target_arch = "x86_64"))]
         Level::Baseline
     })
+}
+
+/// Whether this CPU runs AVX2 and FMA code (what [`with_avx2`] and the GEMM's AVX2
+/// kernels enable).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// Whether this CPU runs the AVX-512 code [`with_avx512`] and the GEMM's AVX-512
+/// kernels enable (with AVX2 and FMA, which `with_avx512` enables too).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    has_avx2()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
 }
 
 /// A hot loop, packaged so [`dispatch`] can compile it for the CPU's vectors. Mark
@@ -170,33 +183,27 @@ mod tests {
         assert_eq!(out, base);
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            let run = |avx512: bool| {
                 let mut out = vec![0.0; x.len()];
-                // SAFETY: detected just above.
-                unsafe {
-                    with_avx2(Map1 {
-                        out: &mut out,
-                        a: &x,
-                        f: &f,
-                    })
+                let k = Map1 {
+                    out: &mut out,
+                    a: &x,
+                    f: &f,
                 };
-                assert_eq!(out, base);
+                if avx512 {
+                    // SAFETY: called only when has_avx512() said so (below).
+                    unsafe { with_avx512(k) }
+                } else {
+                    // SAFETY: called only when has_avx2() said so (below).
+                    unsafe { with_avx2(k) }
+                }
+                out
+            };
+            if has_avx2() {
+                assert_eq!(run(false), base);
             }
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl")
-            {
-                let mut out = vec![0.0; x.len()];
-                // SAFETY: detected just above.
-                unsafe {
-                    with_avx512(Map1 {
-                        out: &mut out,
-                        a: &x,
-                        f: &f,
-                    })
-                };
-                assert_eq!(out, base);
+            if has_avx512() {
+                assert_eq!(run(true), base);
             }
         }
     }

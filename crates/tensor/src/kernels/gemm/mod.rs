@@ -112,6 +112,14 @@ impl<'a, T> MatRef<'a, T> {
         }
     }
 
+    /// Columns `j0..j0 + cols` of this view.
+    ///
+    /// # Panics
+    /// When the columns run past the view.
+    pub(crate) fn cols_from(self, j0: usize, cols: usize) -> Self {
+        self.t().rows_from(j0, cols).t()
+    }
+
     /// True when every element lies inside `data`, with every step of the address
     /// arithmetic checked, and the strides fit the raw GEMM's `isize`.
     fn fits(&self) -> bool {
@@ -500,51 +508,49 @@ fn gemm_column_blocks<T: Element>(
     accumulate: bool,
     threads: usize,
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let n = b.cols;
     let cols = n.div_ceil(threads).next_multiple_of(16);
-    let beta = if accumulate { T::ONE } else { T::ZERO };
     let c_ptr = SendPtr(c.data.as_mut_ptr());
     (0..n.div_ceil(cols)).into_par_iter().for_each(|blk| {
         let (j0, nc) = (blk * cols, cols.min(n - blk * cols));
-        // SAFETY: the views' constructors proved a covers m×k and b covers k×n inside
-        // their slices, so b's columns j0..j0+nc (offset j0·cs) are inside too; c has m·n
-        // elements and this block writes only elements i·n + j for j in j0..j0+nc, which
-        // no other block touches. `c` is exclusively borrowed for this whole call, and
-        // `for_each` returns only after every block finished, so no write outlives it.
-        unsafe {
-            T::gemm_raw(
-                m,
-                k,
-                nc,
-                T::ONE,
-                a.data.as_ptr().add(a.offset),
-                a.rs as isize,
-                a.cs as isize,
-                b.data.as_ptr().add(b.offset + j0 * b.cs),
-                b.rs as isize,
-                b.cs as isize,
-                beta,
-                c_ptr.get().add(j0),
-                n as isize,
-                1,
-            );
-        }
+        // SAFETY: c has m·n elements (row stride n) and this block writes only
+        // elements i·n + j for j in j0..j0+nc, which no other block touches; `c` is
+        // exclusively borrowed for this whole call, and `for_each` returns only after
+        // every block finished, so no write outlives it.
+        unsafe { matrixmultiply_raw(a, b.cols_from(j0, nc), c_ptr.get().add(j0), n, accumulate) };
     });
 }
 
 fn matrixmultiply_serial<T: Element>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], accumulate: bool) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(c.len() >= m * n);
+    let n = b.cols;
+    assert!(c.len() >= a.rows * n);
+    // SAFETY: c has a.rows·n contiguous elements (asserted; row stride n), and being a
+    // `&mut` borrow it aliases neither `a` nor `b`.
+    unsafe { matrixmultiply_raw(a, b, c.as_mut_ptr(), n, accumulate) };
+}
+
+/// `c = a·b` (`+=` when `accumulate`) by matrixmultiply, `c` row-major with row stride
+/// `ldc`.
+///
+/// # Safety
+/// `c + i·ldc + j` (i < a.rows, j < b.cols) are valid for writes, distinct, and
+/// touched by no one else during the call.
+unsafe fn matrixmultiply_raw<T: Element>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    c: *mut T,
+    ldc: usize,
+    accumulate: bool,
+) {
     let beta = if accumulate { T::ONE } else { T::ZERO };
     // SAFETY: the views' constructors proved every address a[offset + i·rs + p·cs]
-    // (i<m, p<k) and b[..] (p<k, j<n) lies inside its slice, and c has m·n contiguous
-    // elements (asserted; row stride n, column stride 1). `c` is a `&mut` borrow, so it
-    // aliases neither `a` nor `b`. Strides fit in isize (checked by `fits`).
+    // (i<m, p<k) and b[..] (p<k, j<n) lies inside its slice, with strides that fit in
+    // isize (`fits`); `c` is the caller's contract.
     unsafe {
         T::gemm_raw(
-            m,
-            k,
-            n,
+            a.rows,
+            a.cols,
+            b.cols,
             T::ONE,
             a.data.as_ptr().add(a.offset),
             a.rs as isize,
@@ -553,8 +559,8 @@ fn matrixmultiply_serial<T: Element>(a: MatRef<T>, b: MatRef<T>, c: &mut [T], ac
             b.rs as isize,
             b.cs as isize,
             beta,
-            c.as_mut_ptr(),
-            n as isize,
+            c,
+            ldc as isize,
             1,
         );
     }

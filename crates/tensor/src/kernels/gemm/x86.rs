@@ -113,10 +113,10 @@ fn detected<T>(
     avx2: &'static MicroKernel<T>,
 ) -> Vec<&'static MicroKernel<T>> {
     let mut out = Vec::new();
-    if is_x86_feature_detected!("avx512f") {
+    if crate::kernels::simd::has_avx512() {
         out.push(avx512);
     }
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if crate::kernels::simd::has_avx2() {
         out.push(avx2);
     }
     out

@@ -1,4 +1,4 @@
-//! Criterion timings of the seven training steps of `examples/workloads/WORKLOADS.md`
+//! Criterion timings of the ten training steps of `examples/workloads/WORKLOADS.md`
 //! (one thread; the two-thread figures come from `examples/workloads` with
 //! `--threads 2`).
 //!
@@ -22,7 +22,7 @@ fn workloads(c: &mut Criterion) {
         .ok();
     let mut group = c.benchmark_group("workloads");
     group.sample_size(10);
-    for id in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] {
+    for id in ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10"] {
         let mut w = defs::build(id, &mut StdRng::seed_from_u64(0)).expect("known workload");
         group.bench_function(id, |b| b.iter(|| w.step().expect("step runs")));
     }

@@ -1,4 +1,4 @@
-"""The seven WORKLOADS.md workloads in PyTorch eager, printing the same JSON line as
+"""The ten WORKLOADS.md workloads in PyTorch eager, printing the same JSON line as
 `cargo run --release --example workloads`, for side-by-side ratios.
 
     python3 benches/peers/pytorch_workloads.py --workload W1 --threads 2
@@ -97,6 +97,57 @@ elif W == "W7":
         opt.step()
 
     batch = 64
+elif W == "W8":
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(64)
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            h = torch.relu(self.bn1(self.conv1(x)))
+            h = torch.relu(self.bn2(self.conv2(h)) + x)
+            return self.fc(h.mean(dim=(2, 3)))
+
+    step, batch = classifier(Block(), (32, 64, 16, 16))
+elif W == "W9":
+    class Rows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(28, 128)
+            self.fc = nn.Linear(128, 10)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.fc(out[-1])
+
+    # sequence-first [T, n, input]: the classifier's labels follow dim 0, so build here
+    net = Rows()
+    x = torch.randn(28, 64, 28)
+    y = torch.randint(0, 10, (64,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    batch = 64
+elif W == "W10":
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.TransformerEncoderLayer(128, nhead=4, dim_feedforward=256, dropout=0.0,
+                                                    activation="gelu", batch_first=True)
+            self.fc = nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.fc(self.layer(x).mean(dim=1))
+
+    step, batch = classifier(Encoder(), (32, 64, 128))
 else:
     raise SystemExit(f"unknown workload {W}")
 

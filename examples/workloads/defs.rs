@@ -1,7 +1,10 @@
-//! The seven workloads of `examples/workloads/WORKLOADS.md`, shared by
+//! The ten workloads of `examples/workloads/WORKLOADS.md`, shared by
 //! `examples/workloads` and the criterion benches (`benches/workloads.rs`).
 
-use chainrule::nn::layers::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+use chainrule::nn::layers::{
+    BatchNorm2d, Conv2d, FeedForwardActivation, Flatten, Linear, Lstm, MaxPool2d, ReLU, RnnConfig,
+    Sequential, TransformerConfig, TransformerEncoderLayer,
+};
 use chainrule::nn::optim::{Optimizer, Sgd};
 use chainrule::nn::{parallel, Module, ModuleState};
 use chainrule::{Conv2dParams, Gradients, Param, Reduction, Tape, Tensor, Var};
@@ -73,7 +76,7 @@ fn rand_tensor(rng: &mut StdRng, dims: &[usize]) -> Tensor<f32> {
 /// A classifier on fixed random inputs and labels, cross-entropy loss.
 fn classifier(net: Sequential, x_dims: &[usize], rng: &mut StdRng) -> Workload {
     let x = rand_tensor(rng, x_dims);
-    let labels: Vec<usize> = (0..x_dims[0]).map(|_| rng.gen_range(0..10)).collect();
+    let labels = rand_labels(rng, x_dims[0]);
     let params = net.parameters();
     let net = std::sync::Arc::new(net);
     let (net2, x2, labels2) = (net.clone(), x.clone(), labels.clone());
@@ -142,7 +145,76 @@ fn verify_reuse(layer: &Linear, x: &Tensor<f32>, target: &Tensor<f32>) -> Result
     Ok(())
 }
 
-/// Builds workload `id` (W1…W7) with inputs drawn from `rng`.
+/// Fixed random labels in 0..10.
+fn rand_labels(rng: &mut StdRng, n: usize) -> Vec<usize> {
+    (0..n).map(|_| rng.gen_range(0..10)).collect()
+}
+
+/// W8: conv–BN–ReLU–conv–BN, plus the input, ReLU, mean over H and W, linear head.
+fn resnet_block(rng: &mut StdRng) -> Result<Workload, Box<dyn std::error::Error>> {
+    let same = Conv2dParams {
+        padding: [1, 1],
+        ..Default::default()
+    };
+    let conv = |rng: &mut StdRng| Conv2d::with_options(64, 64, [3, 3], same, false, rng);
+    let (conv1, conv2) = (conv(rng)?, conv(rng)?);
+    let (bn1, bn2) = (BatchNorm2d::new(64)?, BatchNorm2d::new(64)?);
+    let fc = Linear::new(64, 10, rng)?;
+    let mut params = Vec::new();
+    for m in [&conv1 as &dyn Module<f32>, &bn1, &conv2, &bn2, &fc] {
+        params.extend(m.parameters());
+    }
+    let (x, labels) = (rand_tensor(rng, &[32, 64, 16, 16]), rand_labels(rng, 32));
+    let loss: Loss = Box::new(move |tape| {
+        let x = tape.constant(x.clone());
+        let h = bn1.forward(&conv1.forward(&x)?)?.relu();
+        let h = bn2.forward(&conv2.forward(&h)?)?;
+        let pooled = h.add(&x)?.relu().mean_dims(&[2, 3], false)?;
+        fc.forward(&pooled)?.cross_entropy(&labels, Reduction::Mean)
+    });
+    Ok(Workload::new(loss, params, Some(32)))
+}
+
+/// W9: a one-layer LSTM 28→128 over 28 steps, a linear head on the last output.
+fn lstm(rng: &mut StdRng) -> Result<Workload, Box<dyn std::error::Error>> {
+    let lstm = Lstm::new(28, 128, RnnConfig::default(), rng)?;
+    let fc = Linear::new(128, 10, rng)?;
+    let mut params = lstm.parameters();
+    params.extend(fc.parameters());
+    let (x, labels) = (rand_tensor(rng, &[28, 64, 28]), rand_labels(rng, 64));
+    let loss: Loss = Box::new(move |tape| {
+        // One layer, one direction: h_n `[1, n, 128]` is the last step's output.
+        let (_, (h, _)) = lstm.forward_with(&tape.constant(x.clone()), None)?;
+        fc.forward(&h.squeeze(Some(0))?)?
+            .cross_entropy(&labels, Reduction::Mean)
+    });
+    Ok(Workload::new(loss, params, Some(64)))
+}
+
+/// W10: one post-norm transformer encoder layer (d 128, 4 heads, GELU feed-forward
+/// 256, no dropout), mean over the sequence, linear head.
+fn transformer(rng: &mut StdRng) -> Result<Workload, Box<dyn std::error::Error>> {
+    let config = TransformerConfig {
+        dim_feedforward: 256,
+        dropout: 0.0,
+        activation: FeedForwardActivation::Gelu,
+        batch_first: true,
+        ..TransformerConfig::default()
+    };
+    let layer = TransformerEncoderLayer::new(128, 4, config, rng)?;
+    let fc = Linear::new(128, 10, rng)?;
+    let mut params = layer.parameters();
+    params.extend(fc.parameters());
+    let (x, labels) = (rand_tensor(rng, &[32, 64, 128]), rand_labels(rng, 32));
+    let loss: Loss = Box::new(move |tape| {
+        let h = layer.forward(&tape.constant(x.clone()))?;
+        fc.forward(&h.mean_dims(&[1], false)?)?
+            .cross_entropy(&labels, Reduction::Mean)
+    });
+    Ok(Workload::new(loss, params, Some(32)))
+}
+
+/// Builds workload `id` (W1…W10) with inputs drawn from `rng`.
 pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, Box<dyn std::error::Error>> {
     Ok(match id {
         "W1" => {
@@ -246,6 +318,9 @@ pub fn build(id: &str, rng: &mut StdRng) -> Result<Workload, Box<dyn std::error:
             let loss: Loss = Box::new(move |tape| reuse_loss([&layer; 3], &x, &target, tape));
             Workload::new(loss, params, Some(64))
         }
-        other => return Err(format!("unknown workload {other} (W1…W7)").into()),
+        "W8" => resnet_block(rng)?,
+        "W9" => lstm(rng)?,
+        "W10" => transformer(rng)?,
+        other => return Err(format!("unknown workload {other} (W1…W10)").into()),
     })
 }

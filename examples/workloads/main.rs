@@ -1,4 +1,4 @@
-//! The seven benchmark workloads of `WORKLOADS.md` next to this file (W1…W7), timed
+//! The ten benchmark workloads of `WORKLOADS.md` next to this file (W1…W10), timed
 //! as training steps, printing one JSON object on stdout.
 //!
 //! `cargo run --release --example workloads -- --workload W1 --threads 2 [--steps 50] [--warmup 5] [--anomaly on] [--micro N]`

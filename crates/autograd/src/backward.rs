@@ -1,6 +1,6 @@
 //! The reverse pass: one loop over the tape, the one place where gradients are summed.
 
-use chainrule_tensor::{Element, Shape};
+use chainrule_tensor::{Element, Shape, Tensor};
 use smallvec::SmallVec;
 
 use crate::anomaly;
@@ -96,6 +96,23 @@ pub(crate) fn run<T: Element>(
             continue;
         }
         let (op, site) = (node.op, node.site);
+        let at = |e: Error| in_backward_at(e, op, site);
+        if let (Some(slice), false, Operand::Tensor(part), Some(j)) =
+            (node.slice, recorded, &g, node.inputs[0])
+        {
+            if pass.retain_graph {
+                node.rule = Some(rule);
+            }
+            if let Some(kind) = watch.then(|| anomaly::non_finite(part)).flatten() {
+                return Err(Error::Anomaly {
+                    op,
+                    site,
+                    what: format!("{kind} in the gradient for input 0"),
+                });
+            }
+            accumulate_slice(&mut pending[j], part, &nodes[j].shape, slice).map_err(at)?;
+            continue;
+        }
         let result = if recorded {
             drop(nodes);
             // the records this rule makes name the line that recorded the op
@@ -112,7 +129,6 @@ pub(crate) fn run<T: Element>(
         } else {
             drop(rule);
         }
-        let at = |e: Error| in_backward_at(e, op, site);
         let contributions = result.map_err(at)?;
         if contributions.len() != needs.len() {
             return Err(Error::Backward {
@@ -239,6 +255,22 @@ fn accumulate<T: Element>(
         (None, c) => *slot = Some(c),
         (Some(Operand::Tensor(acc)), Operand::Tensor(c)) => acc.add_assign(&c)?,
         (Some(acc), c) => *acc = acc.add(&c)?,
+    }
+    Ok(())
+}
+
+/// Adds the gradient of a slice (`Node::slice`) into the region of its input's sum it
+/// came from; the first contribution is the zero-padded slice, as the rule would give.
+fn accumulate_slice<T: Element>(
+    slot: &mut Option<Operand<T>>,
+    part: &Tensor<T>,
+    shape: &Shape,
+    (dim, start): (usize, usize),
+) -> Result<()> {
+    match slot {
+        Some(Operand::Tensor(acc)) => acc.add_narrowed(part, dim, start)?,
+        Some(acc) => *acc = acc.add(&Operand::Tensor(part.unnarrow(shape, dim, start)?))?,
+        None => *slot = Some(Operand::Tensor(part.unnarrow(shape, dim, start)?)),
     }
     Ok(())
 }

@@ -87,6 +87,10 @@ pub(crate) struct Node<T: Element> {
     pub(crate) shape: Shape,
     /// Set when a backward pass ran this record's rule and dropped it with what it saved.
     pub(crate) freed: bool,
+    /// `(dim, start)` when the value is a slice of the one input (`narrow`): the fast
+    /// pass adds the gradient into that region of the input's sum instead of running the
+    /// rule, whose zero-padded copy would cost the whole input per slice.
+    pub(crate) slice: Option<(usize, usize)>,
 }
 
 /// Hashes a [`ParamId`], a sequential counter, by one multiplication (Fibonacci
@@ -295,6 +299,7 @@ impl<T: Element> Tape<T> {
             retain,
             shape,
             freed: false,
+            slice: None,
         });
         Some(nodes.len() - 1)
     }
@@ -396,6 +401,33 @@ impl<T: Element> Tape<T> {
         inputs: &[&Var<T>],
         rule: impl BackwardRule<T> + 'static,
     ) -> Result<Var<T>> {
+        self.record_node(op, site, value, inputs, rule, None)
+    }
+
+    /// [`Tape::record_at`] for a value that is the slice `start..` of `dim` of its one
+    /// input; `rule` must be that slice's adjoint (zero-padding), which the recorded
+    /// pass still runs.
+    pub(crate) fn record_slice_at(
+        &self,
+        op: &'static str,
+        site: Site,
+        value: Tensor<T>,
+        input: &Var<T>,
+        (dim, start): (usize, usize),
+        rule: impl BackwardRule<T> + 'static,
+    ) -> Result<Var<T>> {
+        self.record_node(op, site, value, &[input], rule, Some((dim, start)))
+    }
+
+    fn record_node(
+        &self,
+        op: &'static str,
+        site: Site,
+        value: Tensor<T>,
+        inputs: &[&Var<T>],
+        rule: impl BackwardRule<T> + 'static,
+        slice: Option<(usize, usize)>,
+    ) -> Result<Var<T>> {
         self.check_inputs(op, site, inputs)?;
         let site = self.inner.backward_site.get().unwrap_or(site);
         self.watch(op, site, &value, "output");
@@ -414,6 +446,7 @@ impl<T: Element> Tape<T> {
             retain: false,
             shape: value.shape().clone(),
             freed: false,
+            slice,
         });
         let node = nodes.len() - 1;
         drop(nodes);

@@ -63,7 +63,8 @@ fn wrong_weight_shapes_are_named() {
     };
     let e = x.lstm(&h, &h, &w).unwrap_err().to_string();
     assert!(
-        e.starts_with("lstm_cell at ") && e.contains("w_ih [6, 3]"),
+        // the op the caller called, checked before any step runs
+        e.starts_with("lstm at ") && e.contains("w_ih [6, 3]"),
         "{e}"
     );
     let e = tape

@@ -2,7 +2,7 @@
 //! special processing? Will backward() work correctly?" — No special processing: the
 //! gradient of a weight used three times is the sum of the three uses' gradients.
 
-use chainrule_autograd::{Param, Tape, Tensor};
+use chainrule_autograd::{grad, GradOptions, Param, Tape, Tensor};
 
 /// A linear block's weight and bias.
 type Block = (Param<f64>, Param<f64>);
@@ -117,4 +117,46 @@ fn the_gradient_of_an_intermediate_is_available_on_request() {
     let g = h.square().sum().backward().unwrap();
     assert_eq!(g.wrt(&h).unwrap().data(), &[6.0, 12.0]);
     assert_eq!(g.wrt(&x).unwrap().data(), &[18.0, 36.0]);
+}
+
+/// Slices of one value (`split`, `narrow`) add their gradients into its regions in
+/// place on the fast pass; the sum must equal the rule's zero-padded contributions, as
+/// a recorded pass (which runs the rule) computes them.
+#[test]
+fn slices_of_one_value_sum_their_gradients() {
+    let x0 = rand(&[6, 4], 4);
+    let weights = [rand(&[2, 4], 5), rand(&[2, 4], 6), rand(&[2, 4], 7)];
+    let grad = |create_graph: bool| {
+        let tape = Tape::new();
+        let x = tape.leaf(x0.clone());
+        let pieces = x.split(2, 0).unwrap();
+        // the middle rows twice more through a narrow of a narrow, and x whole once
+        let mut loss = x.sum();
+        for (p, w) in pieces.iter().zip(&weights) {
+            loss = loss
+                .add(&p.mul(&tape.constant(w.clone())).unwrap().sum())
+                .unwrap();
+        }
+        let mid = x.narrow(0, 1, 4).unwrap().narrow(0, 1, 2).unwrap();
+        loss = loss.add(&mid.add(&mid).unwrap().sum()).unwrap();
+        let options = if create_graph {
+            GradOptions::create_graph()
+        } else {
+            GradOptions::default()
+        };
+        grad(&[&loss], &[&x], &[], options).unwrap()[0]
+            .value()
+            .clone()
+    };
+    let (fast, recorded) = (grad(false), grad(true));
+    assert_eq!(fast, recorded);
+    // by hand: 1 + the piece's weight + 2 on rows 2 and 3
+    for r in 0..6 {
+        for c in 0..4 {
+            let want = 1.0
+                + weights[r / 2].data()[(r % 2) * 4 + c]
+                + if r == 2 || r == 3 { 2.0 } else { 0.0 };
+            assert_eq!(fast.data()[r * 4 + c], want, "row {r}, column {c}");
+        }
+    }
 }

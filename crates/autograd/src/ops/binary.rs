@@ -29,6 +29,7 @@ impl Binary {
         }
     }
 
+    #[inline(always)]
     fn forward<T: Element>(self, a: T, b: T) -> T {
         match self {
             Binary::Add => a + b,
@@ -58,6 +59,19 @@ impl Binary {
             Binary::Minimum if a == b => (half, half),
             Binary::Minimum => (T::ONE, T::ONE),
         }
+    }
+}
+
+/// `f(a, b)` under broadcasting: one arm per op, so each loop is compiled for one
+/// formula and vectorises (a match on `op` inside the loop would stay per element).
+fn apply<T: Element>(op: Binary, a: &Tensor<T>, b: &Tensor<T>) -> TensorResult<Tensor<T>> {
+    match op {
+        Binary::Add => a.broadcast_zip(b, |x, y| Binary::Add.forward(x, y)),
+        Binary::Sub => a.broadcast_zip(b, |x, y| Binary::Sub.forward(x, y)),
+        Binary::Mul => a.broadcast_zip(b, |x, y| Binary::Mul.forward(x, y)),
+        Binary::Div => a.broadcast_zip(b, |x, y| Binary::Div.forward(x, y)),
+        Binary::Maximum => a.broadcast_zip(b, |x, y| Binary::Maximum.forward(x, y)),
+        Binary::Minimum => a.broadcast_zip(b, |x, y| Binary::Minimum.forward(x, y)),
     }
 }
 
@@ -122,10 +136,7 @@ impl<T: Element> Var<T> {
     fn binary(&self, rhs: &Var<T>, op: Binary) -> Result<Var<T>> {
         let site = Site::caller();
         self.tape().check_inputs(op.name(), site, &[self, rhs])?;
-        let y = self
-            .value()
-            .broadcast_zip(rhs.value(), |a, b| op.forward(a, b))
-            .in_op(op.name(), site)?;
+        let y = apply(op, self.value(), rhs.value()).in_op(op.name(), site)?;
         let (a, b) = (Saved::of(self), Saved::of(rhs));
         let rule = move |g: &Operand<T>, needs: &[bool]| -> Result<Grads<T>> {
             let part = |which: usize| -> Result<Option<Operand<T>>> {

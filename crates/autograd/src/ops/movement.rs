@@ -280,11 +280,12 @@ impl<T: Element> Var<T> {
             .narrow(d, start, length)
             .in_op("narrow", site)?;
         let full = self.shape().clone();
-        self.tape().record_at(
+        self.tape().record_slice_at(
             "narrow",
             site,
             y,
-            &[self],
+            self,
+            (d, start),
             move |g: &Operand<T>, _: &[bool]| Ok(one(g.unnarrow(&full, d, start)?)),
         )
     }

@@ -1,6 +1,7 @@
 //! LSTM and GRU over sequences with PyTorch's gate order and weight layout, composed of
-//! recorded ops (linear, narrow, sigmoid, tanh, mul, add) one time step at a time, so
-//! every derivative follows from theirs.
+//! recorded ops (linear, narrow, sigmoid, tanh, mul, add), so every derivative follows
+//! from theirs: the input projection of every step at once, then the recurrence one
+//! time step at a time.
 
 use chainrule_tensor::{Element, TensorError};
 
@@ -86,9 +87,20 @@ impl<T: Element> Var<T> {
             4,
             self.dims().last().copied().unwrap_or(0),
         )?;
-        let gates = self
-            .linear(w.w_ih, w.b_ih)?
-            .add(&h.linear(w.w_hh, w.b_hh)?)?;
+        self.linear(w.w_ih, w.b_ih)?.lstm_step(h, c, w, hs, site)
+    }
+
+    /// The LSTM step from the input's projection `self` (`x·w_ihᵀ + b_ih`, `[n, 4h]`).
+    #[track_caller]
+    fn lstm_step(
+        &self,
+        h: &Var<T>,
+        c: &Var<T>,
+        w: &RnnWeights<'_, T>,
+        hs: usize,
+        site: Site,
+    ) -> Result<(Var<T>, Var<T>)> {
+        let gates = self.add(&h.linear(w.w_hh, w.b_hh)?)?;
         if c.dims() != [gates.dims()[0], hs] {
             return Err(crate::ops::shape_error(
                 "lstm_cell",
@@ -127,11 +139,17 @@ impl<T: Element> Var<T> {
             3,
             self.dims().last().copied().unwrap_or(0),
         )?;
-        let (gi, gh) = (self.linear(w.w_ih, w.b_ih)?, h.linear(w.w_hh, w.b_hh)?);
+        self.linear(w.w_ih, w.b_ih)?.gru_step(h, w, hs)
+    }
+
+    /// The GRU step from the input's projection `self` (`x·w_ihᵀ + b_ih`, `[n, 3h]`).
+    #[track_caller]
+    fn gru_step(&self, h: &Var<T>, w: &RnnWeights<'_, T>, hs: usize) -> Result<Var<T>> {
+        let (gi, gh) = (self, h.linear(w.w_hh, w.b_hh)?);
         let part = |g: &Var<T>, k: usize| g.narrow(1, k * hs, hs);
-        let r = part(&gi, 0)?.add(&part(&gh, 0)?)?.sigmoid();
-        let z = part(&gi, 1)?.add(&part(&gh, 1)?)?.sigmoid();
-        let n = part(&gi, 2)?.add(&r.mul(&part(&gh, 2)?)?)?.tanh();
+        let r = part(gi, 0)?.add(&part(&gh, 0)?)?.sigmoid();
+        let z = part(gi, 1)?.add(&part(&gh, 1)?)?.sigmoid();
+        let n = part(gi, 2)?.add(&r.mul(&part(&gh, 2)?)?)?.tanh();
         // (1 − z)·n + z·h = n + z·(h − n)
         n.add(&z.mul(&h.sub(&n)?)?)
     }
@@ -160,11 +178,12 @@ impl<T: Element> Var<T> {
         c0: &Var<T>,
         w: &RnnWeights<'_, T>,
     ) -> Result<(Var<T>, LstmState<T>)> {
-        let steps = self.sequence("lstm", Site::caller())?;
+        let site = Site::caller();
+        let (steps, hs) = self.projected_steps("lstm", site, 4, w)?;
         let (mut h, mut c) = (h0.clone(), c0.clone());
         let mut outputs = Vec::with_capacity(steps.len());
-        for x in &steps {
-            (h, c) = x.lstm_cell(&h, &c, w)?;
+        for xp in &steps {
+            (h, c) = xp.lstm_step(&h, &c, w, hs, site)?;
             outputs.push(h.clone());
         }
         Ok((Var::stack(&outputs.iter().collect::<Vec<_>>(), 0)?, (h, c)))
@@ -188,19 +207,27 @@ impl<T: Element> Var<T> {
     /// As [`Var::lstm`].
     #[track_caller]
     pub fn gru(&self, h0: &Var<T>, w: &RnnWeights<'_, T>) -> Result<(Var<T>, Var<T>)> {
-        let steps = self.sequence("gru", Site::caller())?;
+        let (steps, hs) = self.projected_steps("gru", Site::caller(), 3, w)?;
         let mut h = h0.clone();
         let mut outputs = Vec::with_capacity(steps.len());
-        for x in &steps {
-            h = x.gru_cell(&h, w)?;
+        for xp in &steps {
+            h = xp.gru_step(&h, w, hs)?;
             outputs.push(h.clone());
         }
         Ok((Var::stack(&outputs.iter().collect::<Vec<_>>(), 0)?, h))
     }
 
-    /// The time steps `[n, in]` of a sequence `[T, n, in]`.
+    /// Every time step's input projection `x·w_ihᵀ + b_ih` `[n, G·h]` of a sequence
+    /// `[T, n, in]`, from one matrix product over all steps (the recurrence only needs
+    /// `w_hh` step by step), and the hidden size.
     #[track_caller]
-    fn sequence(&self, op: &'static str, site: Site) -> Result<Vec<Var<T>>> {
+    fn projected_steps(
+        &self,
+        op: &'static str,
+        site: Site,
+        gates: usize,
+        w: &RnnWeights<'_, T>,
+    ) -> Result<(Vec<Var<T>>, usize)> {
         let &[t, n, input] = self.dims() else {
             return Err(crate::Error::Op {
                 op,
@@ -218,8 +245,24 @@ impl<T: Element> Var<T> {
                 source: TensorError::Shape("a sequence of no steps has no output".into()),
             });
         }
-        (0..t)
-            .map(|k| self.narrow(0, k, 1)?.reshape(&[n as isize, input as isize]))
-            .collect()
+        let hs = w.hidden(op, site, gates, input)?;
+        let rows = t
+            .checked_mul(n)
+            .and_then(|r| isize::try_from(r).ok())
+            .ok_or_else(|| {
+                crate::ops::shape_error(
+                    op,
+                    site,
+                    format!("sequence {} has too many rows", self.shape()),
+                )
+            })?;
+        // `input` fits: it is a dim of a valid shape
+        let rows = self.reshape(&[rows, input as isize])?;
+        let projected = rows.linear(w.w_ih, w.b_ih)?;
+        // slices of one value: backward adds each step's gradient into its rows
+        let steps = (0..t)
+            .map(|k| projected.narrow(0, k * n, n))
+            .collect::<Result<_>>()?;
+        Ok((steps, hs))
     }
 }

@@ -5,6 +5,7 @@
 
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
+use chainrule_tensor::kernels::activation;
 use chainrule_tensor::{Element, Tensor, TensorResult};
 
 use crate::{Grads, Operand, Result, Saved, Site, Var};
@@ -89,12 +90,19 @@ macro_rules! unary_table {
 
             /// f applied to every element.
             pub fn map<T: Element>(self, x: &Tensor<T>) -> Tensor<T> {
+                if self == Unary::Gelu {
+                    // too large a function for LLVM to inline a closure of it into
+                    // the vector loop: a kernel of its own (kernels/activation.rs)
+                    return x.gelu();
+                }
                 // one arm per variant, so each loop is compiled for one function and
                 // vectorises
                 match self {
                     $(Unary::$variant $(($($attr),+))? => {
-                        let f = Unary::$variant $(($($attr),+))?;
-                        x.map(move |v| f.forward(v))
+                        // the variant is built inside the closure from its captured
+                        // attributes, so the closure's own body folds the match away
+                        // and stays small enough to inline into the loop
+                        x.map(move |v| Unary::$variant $(($($attr),+))?.forward(v))
                     })*
                 }
             }
@@ -109,10 +117,15 @@ macro_rules! unary_table {
                 x: &Tensor<T>,
                 y: &Tensor<T>,
             ) -> TensorResult<Tensor<T>> {
+                if self == Unary::Gelu {
+                    return g.gelu_backward(x); // see `map`
+                }
                 match self {
                     $(Unary::$variant $(($($attr),+))? => {
-                        let f = Unary::$variant $(($($attr),+))?;
-                        g.zip3_map(x, y, move |g, x, y| g * f.derivative(x, y))
+                        // as in `map`
+                        g.zip3_map(x, y, move |g, x, y| {
+                            g * Unary::$variant $(($($attr),+))?.derivative(x, y)
+                        })
                     })*
                 }
             }
@@ -123,17 +136,13 @@ macro_rules! unary_table {
     (@ty $attr:ident) => { f64 };
 }
 
-/// 1 / (1 + e⁻ˣ); two branches keep exp's argument non-positive, so no overflow. A
-/// function of its own, not `Unary::Sigmoid.forward`, so the rows that use it do not
-/// make `forward` recursive (LLVM cannot inline a recursive function, and an
-/// outlined `forward` is a call per element that stops every map from vectorising).
+/// [`Element::sigmoid`]. Called as a function, not `Unary::Sigmoid.forward`, so the
+/// rows that use it do not make `forward` recursive (LLVM cannot inline a recursive
+/// function, and an outlined `forward` is a call per element that stops every map
+/// from vectorising).
 #[inline(always)]
 fn sigmoid<T: Element>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        x.exp() / (T::ONE + x.exp())
-    }
+    x.sigmoid()
 }
 
 unary_table! {
@@ -201,9 +210,8 @@ unary_table! {
     /// x·Φ(x), Φ the standard normal CDF (PyTorch's `gelu`, `approximate='none'`);
     /// computed as `x/2 · erfc(−x/√2)`, accurate for negative x too
     Gelu => "gelu", gelu,
-        forward |x| T::from_f64(0.5) * x * (-x * T::from_f64(FRAC_1_SQRT_2)).erfc(),
-        derivative |x, y| T::from_f64(0.5) * (-x * T::from_f64(FRAC_1_SQRT_2)).erfc()
-            + x * (T::from_f64(-0.5) * x * x).exp() * T::from_f64(INV_SQRT_2PI),
+        forward |x| activation::gelu(x),
+        derivative |x, y| activation::gelu_derivative(x),
         recorded |x, y| {
             let cdf = x.scale(FRAC_1_SQRT_2).unary(Unary::Erf).scale(0.5).unary(Unary::AddScalar(0.5));
             let pdf = x.unary(Unary::Square).scale(-0.5).unary(Unary::Exp).scale(INV_SQRT_2PI);

@@ -11,7 +11,7 @@ use crate::{Element, Shape, Tensor, TensorResult};
 
 /// A new buffer of `len` elements, each block `fill(start, block)` writes; blocks run
 /// in parallel when [`parallel::split`] says so.
-fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+pub(crate) fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
     let mut out = zeroed(len);
     if parallel::split(Cost::Elements(len)) {
         let block = PARALLEL_THRESHOLD / 4;
@@ -121,13 +121,28 @@ impl<T: Element> Tensor<T> {
             return self.zip_map(other, f);
         }
         let shape = self.shape().broadcast(other.shape())?;
+        let (a, b) = (self.data(), other.data());
+        let mut out = alloc_zeroed(&shape)?;
+        // A bias `[k]` against `[…, k]` (either side): whole rows through the vector loop.
+        if !out.is_empty() {
+            if self.shape() == &shape && is_suffix(other.shape(), &shape) {
+                for (out, a) in out.chunks_exact_mut(b.len()).zip(a.chunks_exact(b.len())) {
+                    simd::dispatch(Map2 { out, a, b, f: &f });
+                }
+                return Ok(Tensor::from_parts(shape, out));
+            }
+            if other.shape() == &shape && is_suffix(self.shape(), &shape) {
+                for (out, b) in out.chunks_exact_mut(a.len()).zip(b.chunks_exact(a.len())) {
+                    simd::dispatch(Map2 { out, a, b, f: &f });
+                }
+                return Ok(Tensor::from_parts(shape, out));
+            }
+        }
         let nd = shape.ndim();
         let (sa, sb) = (
             broadcast_strides(self.shape(), nd),
             broadcast_strides(other.shape(), nd),
         );
-        let (a, b) = (self.data(), other.data());
-        let mut out = alloc_zeroed(&shape)?;
         for_each_offset(shape.dims(), [&sa, &sb], |i, [oa, ob]| {
             out[i] = f(a[oa], b[ob])
         });
@@ -185,4 +200,13 @@ impl<T: Element> Tensor<T> {
             self.sum_into(&Shape::new(&kept)?)?,
         ))
     }
+}
+
+/// True when `part`'s dims, without leading 1s, are the last dims of `full`: the
+/// broadcast repeats `part` whole, row after row.
+fn is_suffix(part: &Shape, full: &Shape) -> bool {
+    let dims = part.dims();
+    let lead = dims.iter().take_while(|&&d| d == 1).count();
+    let dims = &dims[lead..];
+    full.dims().ends_with(dims) && !dims.is_empty()
 }

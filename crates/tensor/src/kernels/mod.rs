@@ -1,9 +1,11 @@
 //! The numeric kernels, one file per op family. Each adds methods to [`crate::Tensor`].
 
+pub mod activation;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod index;
+pub mod lstm_gates;
 pub mod matmul;
 pub mod movement;
 pub mod normalize;

@@ -222,6 +222,61 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// `self` does not fit inside `full` at `start`.
     pub fn unnarrow(&self, full: &Shape, dim: usize, start: usize) -> TensorResult<Tensor<T>> {
+        self.check_fits(full, dim, start)?;
+        let mut out = Tensor::from_parts(full.clone(), alloc_zeroed(full)?);
+        out.for_each_narrowed(self, dim, start, |dst, src| dst.copy_from_slice(src));
+        Ok(out)
+    }
+
+    /// Adds `part` into the slice of `dim` at `start` of `self`, in place: what
+    /// `self += part.unnarrow(self.shape(), dim, start)` gives, without the zeros.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let mut t = Tensor::<f32>::ones(&[2, 3])?;
+    /// t.add_narrowed(&Tensor::ones(&[2, 1])?, 1, 2)?;
+    /// assert_eq!(t.data(), &[1.0, 1.0, 2.0, 1.0, 1.0, 2.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `part` does not fit inside `self` at `start`.
+    pub fn add_narrowed(&mut self, part: &Tensor<T>, dim: usize, start: usize) -> TensorResult<()> {
+        part.check_fits(self.shape(), dim, start)?;
+        self.for_each_narrowed(part, dim, start, |dst, src| {
+            dst.iter_mut().zip(src).for_each(|(a, &b)| *a += b)
+        });
+        Ok(())
+    }
+
+    /// Calls `f(region of self, matching run of part)` for each contiguous run of the
+    /// slice `start..` of `dim`; `part` must fit (checked by the callers).
+    fn for_each_narrowed(
+        &mut self,
+        part: &Tensor<T>,
+        dim: usize,
+        start: usize,
+        mut f: impl FnMut(&mut [T], &[T]),
+    ) {
+        let length = part.dims()[dim];
+        let extent = self.dims()[dim];
+        let outer: usize = self.dims()[..dim].iter().product();
+        let inner: usize = self.dims()[dim + 1..].iter().product();
+        let run = length * inner;
+        // an empty part can still have a huge `outer` (`[2^40, 0]`): no loop over it
+        let outer = if part.numel() == 0 { 0 } else { outer };
+        let out = self.data_mut();
+        for o in 0..outer {
+            let dst = (o * extent + start) * inner;
+            f(
+                &mut out[dst..dst + run],
+                &part.data()[o * run..(o + 1) * run],
+            );
+        }
+    }
+
+    /// Fails unless `self` fits inside `full` at `start` of `dim`.
+    fn check_fits(&self, full: &Shape, dim: usize, start: usize) -> TensorResult<()> {
         let length = self.dims().get(dim).copied().unwrap_or(0);
         let fits = full.ndim() == self.ndim()
             && dim < full.ndim()
@@ -241,16 +296,6 @@ impl<T: Element> Tensor<T> {
                 full
             ));
         }
-        let extent = full.dims()[dim];
-        let outer: usize = full.dims()[..dim].iter().product();
-        let inner: usize = full.dims()[dim + 1..].iter().product();
-        let mut out = alloc_zeroed(full)?;
-        let outer = if self.numel() == 0 { 0 } else { outer };
-        for o in 0..outer {
-            let dst = (o * extent + start) * inner;
-            let src = o * length * inner;
-            out[dst..dst + length * inner].copy_from_slice(&self.data()[src..src + length * inner]);
-        }
-        Ok(Tensor::from_parts(full.clone(), out))
+        Ok(())
     }
 }

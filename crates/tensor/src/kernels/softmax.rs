@@ -1,7 +1,8 @@
 //! Softmax, log-softmax and the fused softmax-cross-entropy, all shifted by the row
 //! maximum so logits in the thousands stay finite.
 
-use super::reduce::{accurate_sum, DimSplit};
+use super::reduce::{accurate_sum, max_run, sum_run, DimSplit};
+use super::simd::{self, Vectorized};
 use crate::tensor::zeroed;
 use crate::{Element, Tensor, TensorError, TensorResult};
 
@@ -40,6 +41,13 @@ impl<T: Element> Tensor<T> {
         let s = DimSplit::new(self.shape(), dim)?;
         let x = self.data();
         let mut out = zeroed(x.len());
+        if s.inner == 1 && s.len > 0 {
+            // the last dim: contiguous rows through the vector loop
+            for (x, out) in x.chunks_exact(s.len).zip(out.chunks_exact_mut(s.len)) {
+                simd::dispatch(SoftmaxRow { x, out, log });
+            }
+            return Ok(Tensor::from_parts(self.shape().clone(), out));
+        }
         // an empty tensor can have a huge `outer · inner` (`[2^59, 0]`): no loop over it
         let outer = if x.is_empty() { 0 } else { s.outer };
         for o in 0..outer {
@@ -84,6 +92,31 @@ impl<T: Element> Tensor<T> {
             })
             .collect();
         Ok((losses, probs))
+    }
+}
+
+/// Softmax or log-softmax of one contiguous row.
+struct SoftmaxRow<'a, T> {
+    x: &'a [T],
+    out: &'a mut [T],
+    log: bool,
+}
+
+impl<T: Element> Vectorized for SoftmaxRow<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (x, out) = (self.x, &mut self.out[..self.x.len()]);
+        let m = max_run(x);
+        out.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - m).exp());
+        let sum = T::from_f64(sum_run(out));
+        if self.log {
+            let lse = sum.ln();
+            out.iter_mut().zip(x).for_each(|(o, &v)| *o = v - m - lse);
+        } else {
+            let inv = T::ONE / sum;
+            out.iter_mut().for_each(|o| *o *= inv);
+        }
     }
 }
 

@@ -6,10 +6,6 @@
 //! `cargo bench --bench kernels`
 
 use chainrule::tensor::{Conv2dParams, MaxPool2dParams, Tensor};
-// The same allocator as the example binaries (see examples/workloads/main.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

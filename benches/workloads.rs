@@ -4,10 +4,6 @@
 //!
 //! `cargo bench --bench workloads`
 
-// The same allocator as the example binaries (see examples/workloads/main.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{rngs::StdRng, SeedableRng};
 

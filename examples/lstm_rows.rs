@@ -10,10 +10,6 @@ mod train;
 
 use chainrule::nn::models::LstmRows;
 
-// as in the main job: big freed buffers stay with the allocator
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     train::run(5e-3, LstmRows::new)
 }

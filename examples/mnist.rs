@@ -21,11 +21,6 @@ use chainrule::{Reduction, Tape};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 
-// Every op allocates its output; glibc hands big freed buffers back to the OS, so each
-// step faults them in again. mimalloc keeps them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 struct Args {
     epochs: usize,
     batch_size: usize,

@@ -11,10 +11,6 @@ mod train;
 
 use chainrule::nn::models::ResNetBn;
 
-// as in the main job: big freed buffers stay with the allocator
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     train::run(1e-2, ResNetBn::new)
 }

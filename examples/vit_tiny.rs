@@ -10,10 +10,6 @@ mod train;
 
 use chainrule::nn::models::VitTiny;
 
-// as in the main job: big freed buffers stay with the allocator
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     train::run(2e-3, VitTiny::new)
 }

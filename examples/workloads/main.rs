@@ -12,11 +12,6 @@ use rand::{rngs::StdRng, SeedableRng};
 
 mod defs;
 
-// Every op allocates its output; glibc hands big freed buffers back to the OS, so each
-// step faults them in again. mimalloc keeps them (W2: 91 -> 76 ms at one thread).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut id, mut threads, mut steps, mut warmup) = ("W1".to_string(), 1usize, 50usize, 5usize);
     let (mut anomaly, mut micro) = (false, 1usize);

@@ -122,7 +122,7 @@ pub(crate) fn run<T: Element>(
             nodes = inner.nodes.borrow_mut();
             result
         } else {
-            rule.backward(&g, &needs)
+            rule.backward_owned(g, &needs)
         };
         if pass.retain_graph {
             nodes[i].rule = Some(rule);

@@ -64,7 +64,7 @@ pub use grads::Gradients;
 pub use operand::{Grads, Operand, Saved};
 pub use ops::{
     AttentionOptions, BatchNormOptions, CrossEntropyOptions, InterpolateMode, InterpolateSize,
-    LstmState, PadMode, Reduction, RnnWeights, RunningStats, Unary,
+    LstmState, PadMode, Reduction, RnnWeights, RunningStats, Saves, Unary,
 };
 pub use param::{Param, ParamId};
 pub use paramcheck::{gradcheck_params, gradgradcheck_params};

@@ -31,6 +31,17 @@ pub trait BackwardRule<T: Element> {
     /// # Errors
     /// A kernel error; the engine reports it with the op's name and recording line.
     fn backward(&self, grad: &Operand<T>, needs: &[bool]) -> Result<Grads<T>>;
+
+    /// [`BackwardRule::backward`] handed the gradient itself, which the engine no
+    /// longer needs: an elementwise rule may write its contribution into that buffer
+    /// instead of a new one (when nothing else holds it), so a ReLU's backward costs
+    /// no memory. The result must be the one `backward` gives, bit for bit.
+    ///
+    /// # Errors
+    /// As [`BackwardRule::backward`].
+    fn backward_owned(&self, grad: Operand<T>, needs: &[bool]) -> Result<Grads<T>> {
+        self.backward(&grad, needs)
+    }
 }
 
 impl<T: Element, F: Fn(&Operand<T>, &[bool]) -> Result<Grads<T>>> BackwardRule<T> for F {

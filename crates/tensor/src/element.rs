@@ -149,6 +149,8 @@ pub(crate) mod sealed {
         /// Runs `f` on this thread's packing buffer `which`, at least `len` values long
         /// and 64-byte aligned, reused across calls (a nested use gets a fresh one).
         fn with_pack<R>(which: Pack, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+        /// The free buffers of this type ([`crate::pool`]).
+        fn pool() -> &'static std::sync::Mutex<crate::pool::Pool<Self>>;
     }
 }
 
@@ -161,6 +163,11 @@ macro_rules! impl_element {
                 static CHOSEN: std::sync::OnceLock<Option<&'static crate::kernels::gemm::MicroKernel<$t>>> =
                     std::sync::OnceLock::new();
                 *CHOSEN.get_or_init(|| crate::kernels::gemm::select($kernels()))
+            }
+            fn pool() -> &'static std::sync::Mutex<crate::pool::Pool<$t>> {
+                static POOL: std::sync::Mutex<crate::pool::Pool<$t>> =
+                    std::sync::Mutex::new(crate::pool::Pool::new());
+                &POOL
             }
             fn with_pack<R>(which: crate::kernels::gemm::Pack, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 use std::cell::RefCell;

@@ -16,6 +16,7 @@ mod element;
 mod error;
 mod int_tensor;
 pub mod kernels;
+pub mod pool;
 mod shape;
 pub mod special;
 mod tensor;

@@ -1,6 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::pool::{self, Buffer};
 use crate::{Element, Shape, TensorError, TensorResult};
 
 /// A dense, row-major, immutable-by-default n-d array.
@@ -15,9 +16,9 @@ use crate::{Element, Shape, TensorError, TensorResult};
 /// # Ok::<(), chainrule_tensor::TensorError>(())
 /// ```
 #[derive(Clone, PartialEq)]
-pub struct Tensor<T> {
+pub struct Tensor<T: Element> {
     shape: Shape,
-    data: Arc<Vec<T>>,
+    data: Arc<Buffer<T>>,
 }
 
 impl<T: Element> Tensor<T> {
@@ -50,7 +51,7 @@ impl<T: Element> Tensor<T> {
         }
         Ok(Tensor {
             shape,
-            data: Arc::new(data),
+            data: Arc::new(Buffer(data)),
         })
     }
 
@@ -59,7 +60,7 @@ impl<T: Element> Tensor<T> {
         debug_assert_eq!(shape.numel(), data.len());
         Tensor {
             shape,
-            data: Arc::new(data),
+            data: Arc::new(Buffer(data)),
         }
     }
 
@@ -163,12 +164,21 @@ impl<T: Element> Tensor<T> {
     /// # Ok::<(), chainrule_tensor::TensorError>(())
     /// ```
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        Arc::make_mut(&mut self.data).0.as_mut_slice()
+    }
+
+    /// The data, writable, when no other tensor shares the buffer; `None` otherwise
+    /// (where [`Tensor::data_mut`] would copy).
+    pub(crate) fn unique_data(&mut self) -> Option<&mut [T]> {
+        Arc::get_mut(&mut self.data).map(|b| b.0.as_mut_slice())
     }
 
     /// The data as an owned vector (no copy when not shared).
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+        match Arc::try_unwrap(self.data) {
+            Ok(buffer) => buffer.into_vec(),
+            Err(shared) => (*shared).clone().into_vec(),
+        }
     }
 
     /// The single value of a one-element tensor.
@@ -186,7 +196,10 @@ impl<T: Element> Tensor<T> {
     pub fn cast<U: Element>(&self) -> Tensor<U> {
         Tensor::from_parts(
             self.shape.clone(),
-            self.data.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+            collect(
+                self.data.len(),
+                self.data.iter().map(|v| U::from_f64(v.to_f64())),
+            ),
         )
     }
 
@@ -205,18 +218,23 @@ impl<T: Element> Tensor<T> {
 /// an impossible size is [`TensorError::OutOfMemory`] rather than an abort. Like
 /// [`zeroed`], it writes every element (no lazily mapped zero pages).
 pub(crate) fn alloc_filled<T: Element>(shape: &Shape, value: T) -> TensorResult<Vec<T>> {
-    let mut v = alloc_empty(shape)?;
+    let mut v = alloc_values(shape)?;
     v.resize(shape.numel(), value);
     Ok(v)
 }
 
-/// Zeros for a buffer that a GEMM overwrites (`beta = 0`) before anything reads it,
-/// allocated fallibly and lazily zeroed: fresh pages come from the OS already zero and
-/// are never written twice (writing the zeros first cost W3 a third of a step).
+/// Zeros for a buffer that a GEMM overwrites (`beta = 0`) before anything reads it:
+/// a pooled buffer, zeroed, or else one allocated fallibly and lazily zeroed, whose
+/// fresh pages come from the OS already zero and are never written twice (writing the
+/// zeros first cost W3 a third of a step before the pool).
 pub(crate) fn alloc_zeroed_lazy<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
     let n = shape.numel();
     if n == 0 {
         return Ok(Vec::new());
+    }
+    if let Some(mut v) = pool::take(n) {
+        v.resize(n, T::ZERO);
+        return Ok(v);
     }
     let oom = || out_of_memory::<T>(shape);
     let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom())?;
@@ -253,6 +271,23 @@ pub(crate) fn alloc_empty<T>(shape: &Shape) -> TensorResult<Vec<T>> {
     Ok(v)
 }
 
+/// An empty vector with room for `shape`'s values: a pooled buffer when one fits
+/// ([`crate::pool`]), else a fallible reservation.
+pub(crate) fn alloc_values<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+    match pool::take(shape.numel()) {
+        Some(v) => Ok(v),
+        None => alloc_empty(shape),
+    }
+}
+
+/// The `n` values of `values` in a buffer from [`alloc_values`]'s source, for outputs
+/// the size of a live tensor.
+pub(crate) fn collect<T: Element>(n: usize, values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut v = pool::take(n).unwrap_or_else(|| Vec::with_capacity(n));
+    v.extend(values);
+    v
+}
+
 /// [`alloc_filled`] with zeros.
 pub(crate) fn alloc_zeroed<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
     alloc_filled(shape, T::ZERO)
@@ -263,7 +298,7 @@ pub(crate) fn alloc_zeroed<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
 /// shared zero page instead, and the first `+=` into each page then faults twice and
 /// interrupts every other core to flush its TLB; writing the zeros up front avoids that.
 pub(crate) fn zeroed<T: Element>(n: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(n);
+    let mut v = pool::take(n).unwrap_or_else(|| Vec::with_capacity(n));
     v.resize(n, T::ZERO);
     v
 }

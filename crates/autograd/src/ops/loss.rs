@@ -357,11 +357,12 @@ impl<T: Element> Var<T> {
         let rule = move |g: &Operand<T>, _: &[bool]| {
             Ok(one(match g {
                 Operand::Tensor(g) => {
-                    let mut dx = vec![T::ZERO; n * c];
+                    let mut out = Tensor::zeros(full.dims())?;
+                    let dx = out.data_mut();
                     for &i in &rows {
                         dx[i * c + class[i]] = -weight(g, reduction, divisor, i);
                     }
-                    Operand::Tensor(Tensor::from_vec(dx, full.dims())?)
+                    Operand::Tensor(out)
                 }
                 Operand::Var(_) => {
                     let w = weights(g, reduction, divisor, &[n])?.broadcast_to(&[n])?;

@@ -27,7 +27,7 @@ pub use loss::{CrossEntropyOptions, Reduction};
 pub use normalization::{BatchNormOptions, RunningStats};
 pub use recurrent::{LstmState, RnnWeights};
 pub use resample::{InterpolateMode, InterpolateSize, PadMode};
-pub use unary::Unary;
+pub use unary::{Saves, Unary};
 
 use crate::{Grads, Operand};
 

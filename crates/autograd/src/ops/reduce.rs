@@ -123,11 +123,12 @@ impl<T: Element> Var<T> {
         };
         let rule = move |g: &Operand<T>, _: &[bool]| match g {
             Operand::Tensor(g) => {
-                let mut dx = vec![T::ZERO; full.numel()];
+                let mut out = Tensor::zeros(full.dims())?;
+                let dx = out.data_mut();
                 for (k, (&gv, &a)) in g.data().iter().zip(&arg).enumerate() {
                     dx[position(k, a)] += gv;
                 }
-                Ok(one(Operand::Tensor(Tensor::from_vec(dx, full.dims())?)))
+                Ok(one(Operand::Tensor(out)))
             }
             Operand::Var(_) => {
                 let index: Arc<[usize]> = arg

@@ -17,7 +17,8 @@ fn along_dim<T: Element>(
     a: impl Fn(T, T, T) -> T,
 ) -> TensorResult<Tensor<T>> {
     let (gd, yd) = (g.data(), y.data());
-    let mut dx = vec![T::ZERO; gd.len()];
+    let mut out = Tensor::zeros(y.dims())?;
+    let dx = out.data_mut();
     // an empty tensor can have a huge `outer · inner`: no loop over it
     let outer = if gd.is_empty() { 0 } else { s.outer };
     for o in 0..outer {
@@ -29,7 +30,7 @@ fn along_dim<T: Element>(
             (0..s.len).for_each(|r| dx[idx(r)] = a(gd[idx(r)], yd[idx(r)], sum));
         }
     }
-    Tensor::from_vec(dx, y.dims())
+    Ok(out)
 }
 
 impl<T: Element> Var<T> {

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::parallel::{self, Cost};
-use super::simd::{self, Map1, Map2, Map3};
+use super::simd::{self, Map1, Map2, Map3, Update1, Update2};
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
 use crate::tensor::{alloc_zeroed, zeroed};
@@ -22,6 +22,19 @@ pub(crate) fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sy
         fill(0, &mut out);
     }
     out
+}
+
+/// Rewrites `data` block by block, `fill(start, block)`, in parallel when
+/// [`parallel::split`] says so (the blocks of [`filled`], so the results match it).
+fn update<T: Element>(data: &mut [T], fill: impl Fn(usize, &mut [T]) + Sync) {
+    if parallel::split(Cost::Elements(data.len())) {
+        let block = PARALLEL_THRESHOLD / 4;
+        data.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(k, o)| fill(k * block, o));
+    } else {
+        fill(0, data);
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -98,6 +111,62 @@ impl<T: Element> Tensor<T> {
             });
         });
         Ok(Tensor::from_parts(self.shape().clone(), out))
+    }
+
+    /// [`Tensor::map`] that writes into this tensor's own buffer when nothing else
+    /// holds it (a gradient the backward pass owns), and into a new one otherwise.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let t = Tensor::<f32>::ones(&[3])?;
+    /// let kept = t.clone();
+    /// let doubled = t.into_map(|v| v * 2.0); // `kept` shares the buffer: a new one
+    /// assert_eq!((doubled.data(), kept.data()), (&[2.0; 3][..], &[1.0; 3][..]));
+    /// let ptr = doubled.data().as_ptr();
+    /// assert_eq!(doubled.into_map(|v| v + 1.0).data().as_ptr(), ptr); // unique: in place
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    pub fn into_map(mut self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+        let Some(out) = self.unique_data() else {
+            return self.map(f);
+        };
+        update(out, |_, out: &mut [T]| {
+            simd::dispatch(Update1 { out, f: &f })
+        });
+        self
+    }
+
+    /// [`Tensor::zip_map`] that writes `f(self[i], other[i])` into this tensor's own
+    /// buffer when nothing else holds it, and into a new one otherwise.
+    ///
+    /// ```
+    /// use chainrule_tensor::Tensor;
+    /// let g = Tensor::<f32>::from_vec(vec![1.0, 2.0], &[2])?;
+    /// let y = Tensor::from_vec(vec![0.0, 3.0], &[2])?;
+    /// assert_eq!(g.into_zip_map(&y, |g, y| if y > 0.0 { g } else { 0.0 })?.data(), &[0.0, 2.0]);
+    /// # Ok::<(), chainrule_tensor::TensorError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::TensorError::Shape`] when the shapes differ.
+    pub fn into_zip_map(
+        mut self,
+        other: &Tensor<T>,
+        f: impl Fn(T, T) -> T + Sync,
+    ) -> TensorResult<Tensor<T>> {
+        if self.shape() != other.shape() {
+            return self.zip_map(other, f); // its error
+        }
+        let Some(out) = self.unique_data() else {
+            return self.zip_map(other, f);
+        };
+        // `out` is unique, so `other` cannot share its buffer
+        let b = other.data();
+        update(out, |start, out: &mut [T]| {
+            let b = &b[start..start + out.len()];
+            simd::dispatch(Update2 { out, b, f: &f });
+        });
+        Ok(self)
     }
 
     /// Combines two tensors under NumPy broadcasting.

@@ -3,7 +3,7 @@
 //! other kernel (so their gradients can be differentiated again).
 
 use crate::error::shape_err;
-use crate::tensor::{alloc_empty, alloc_zeroed};
+use crate::tensor::{alloc_values, alloc_zeroed};
 use crate::{Element, IntTensor, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -27,7 +27,7 @@ impl<T: Element> Tensor<T> {
                 dims
             ));
         }
-        let mut out = alloc_empty(dims)?;
+        let mut out = alloc_values(dims)?;
         for &i in index {
             out.push(*self.data().get(i).ok_or_else(|| {
                 shape_err!("position {i} outside a tensor of {} elements", self.numel())
@@ -164,7 +164,7 @@ impl<T: Element> Tensor<T> {
             return Err(shape_err!("row {r} outside 0..{n} of dim {dim}"));
         }
         let out_shape = with_extent(&shape, dim, rows.len())?;
-        let mut out = alloc_empty(&out_shape)?;
+        let mut out = alloc_values(&out_shape)?;
         let x = self.data();
         for o in 0..outer {
             for &r in rows {

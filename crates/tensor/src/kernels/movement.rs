@@ -2,7 +2,7 @@
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::{attr_err, shape_err};
-use crate::tensor::{alloc_empty, alloc_filled, alloc_zeroed, zeroed};
+use crate::tensor::{alloc_filled, alloc_values, alloc_zeroed, zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -167,7 +167,7 @@ impl<T: Element> Tensor<T> {
         }
         let shape = Shape::new(&dims)?;
         let outer: usize = dims[..dim].iter().product();
-        let mut out = alloc_empty(&shape)?;
+        let mut out = alloc_values(&shape)?;
         // an empty result can still have a huge `outer` (`[2^40, 0]`): no loop over it
         let outer = if shape.numel() == 0 { 0 } else { outer };
         for o in 0..outer {
@@ -207,7 +207,7 @@ impl<T: Element> Tensor<T> {
         let mut dims = self.dims().to_vec();
         dims[dim] = length;
         let shape = Shape::new(&dims)?;
-        let mut out = alloc_empty(&shape)?;
+        let mut out = alloc_values(&shape)?;
         let outer = if shape.numel() == 0 { 0 } else { outer };
         for o in 0..outer {
             let base = (o * extent + start) * inner;

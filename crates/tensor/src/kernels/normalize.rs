@@ -4,6 +4,7 @@
 //! `[1, rows, d]` with a group per row). Sums accumulate in f64, in a fixed order, so
 //! results do not depend on the thread count.
 
+use crate::tensor::zeroed;
 use crate::Element;
 
 /// The `[outer, groups, inner]` view of a contiguous tensor.
@@ -72,7 +73,7 @@ pub fn normalize<T: Element>(
     bias: Option<&[T]>,
     axis: AffineAxis,
 ) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
+    let mut y = zeroed(x.len());
     for k in 0..l.groups {
         let (m, s) = (mean[k], invstd[k]);
         l.each_in_group(k, |j, i| {
@@ -115,7 +116,7 @@ pub fn normalize_backward<T: Element>(
     };
     let mut dw = vec![0.0f64; affine_len];
     let mut db = vec![0.0f64; affine_len];
-    let mut dx = vec![T::ZERO; x.len()];
+    let mut dx = zeroed(x.len());
     let n = l.count().max(1) as f64;
     for k in 0..l.groups {
         let (m, s) = (mean[k], invstd[k]);

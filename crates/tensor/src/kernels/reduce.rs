@@ -1,7 +1,7 @@
 //! Reductions: sum, mean and max over any dims, max and logsumexp along one dim.
 
 use super::{broadcast_strides, for_each_offset};
-use crate::tensor::{alloc_empty, alloc_zeroed};
+use crate::tensor::{alloc_empty, alloc_values, alloc_zeroed};
 use crate::{Element, IntTensor, Shape, Tensor, TensorError, TensorResult};
 
 /// Sums `values` with an `f64` accumulator, rounding once at the end: an `f32` sum of
@@ -204,7 +204,7 @@ impl<T: Element> Tensor<T> {
             let so = broadcast_strides(kept, self.ndim());
             for_each_offset(self.dims(), [&so], |i, [o]| acc[o] += src[i].to_f64());
         }
-        let mut out = alloc_empty(kept)?;
+        let mut out = alloc_values(kept)?;
         out.extend(acc.into_iter().map(T::from_f64));
         Ok(out)
     }
@@ -227,7 +227,7 @@ impl<T: Element> Tensor<T> {
         let kept = reduced_shape(self.shape(), dims, true)?;
         let out_shape = reduced_shape(self.shape(), dims, keepdim)?;
         let so = broadcast_strides(&kept, self.ndim());
-        let mut out = alloc_empty(&kept)?;
+        let mut out = alloc_values(&kept)?;
         out.resize(kept.numel(), T::NEG_INFINITY);
         let src = self.data();
         for_each_offset(self.dims(), [&so], |i, [o]| out[o] = out[o].max(src[i]));

@@ -161,6 +161,42 @@ impl<T: Copy, F: Fn(T, T, T) -> T> Vectorized for Map3<'_, T, F> {
     }
 }
 
+/// `out[i] = f(out[i])`, in place.
+pub(crate) struct Update1<'a, T, F> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, F: Fn(T) -> T> Vectorized for Update1<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let f = self.f;
+        for v in self.out.iter_mut() {
+            *v = f(*v); // a plain slice iterator, no adapter: inlined and vectorised
+        }
+    }
+}
+
+/// `out[i] = f(out[i], b[i])`, in place.
+pub(crate) struct Update2<'a, T, F> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) b: &'a [T],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, F: Fn(T, T) -> T> Vectorized for Update2<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (f, n) = (self.f, self.out.len());
+        let (out, b) = (&mut self.out[..n], &self.b[..n]);
+        for i in 0..n {
+            out[i] = f(out[i], b[i]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,9 +51,10 @@ fn bytes_of<T>(v: &Vec<T>) -> usize {
     v.capacity().saturating_mul(std::mem::size_of::<T>())
 }
 
-/// An empty vector with room for `len` elements taken from the pool, when it holds one
-/// that fits (the smallest); `None` sends the caller to the allocator.
-pub(crate) fn take<T: Element>(len: usize) -> Option<Vec<T>> {
+/// The smallest pooled vector with room for `len` elements, as it was given back (its
+/// length and values those of the tensor it held); `None` sends the caller to the
+/// allocator.
+fn take_used<T: Element>(len: usize) -> Option<Vec<T>> {
     if len.saturating_mul(std::mem::size_of::<T>()) < MIN_BYTES {
         return None;
     }
@@ -63,12 +64,39 @@ pub(crate) fn take<T: Element>(len: usize) -> Option<Vec<T>> {
     // no list is left empty, so the first capacity in range has a buffer
     let capacity = *pool.free.range(len..=most).next()?.0;
     let list = pool.free.get_mut(&capacity)?;
-    let mut v = list.pop()?;
+    let v = list.pop()?;
     if list.is_empty() {
         pool.free.remove(&capacity);
     }
     pool.bytes -= bytes_of(&v);
+    Some(v)
+}
+
+/// An empty vector with room for `len` elements: a pooled one when one fits.
+pub(crate) fn take<T: Element>(len: usize) -> Option<Vec<T>> {
+    let mut v = take_used(len)?;
     v.clear();
+    Some(v)
+}
+
+/// `len` elements whose values are unspecified (what a pooled buffer last held, zeros
+/// past that), for a kernel that writes every one: no pass of zeros before its own.
+pub(crate) fn overwritten<T: Element>(len: usize) -> Vec<T> {
+    overwritten_if_pooled(len).unwrap_or_else(|| {
+        let mut v = Vec::with_capacity(len);
+        v.resize(len, T::ZERO);
+        v
+    })
+}
+
+/// [`overwritten`] when the pool holds a buffer that fits, `None` otherwise.
+pub(crate) fn overwritten_if_pooled<T: Element>(len: usize) -> Option<Vec<T>> {
+    let mut v = take_used(len)?;
+    if v.len() >= len {
+        v.truncate(len);
+    } else {
+        v.resize(len, T::ZERO); // within capacity: the pool's buffers hold `len`
+    }
     Some(v)
 }
 

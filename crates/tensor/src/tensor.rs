@@ -223,18 +223,19 @@ pub(crate) fn alloc_filled<T: Element>(shape: &Shape, value: T) -> TensorResult<
     Ok(v)
 }
 
-/// Zeros for a buffer that a GEMM overwrites (`beta = 0`) before anything reads it:
-/// a pooled buffer, zeroed, or else one allocated fallibly and lazily zeroed, whose
-/// fresh pages come from the OS already zero and are never written twice (writing the
-/// zeros first cost W3 a third of a step before the pool).
-pub(crate) fn alloc_zeroed_lazy<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
+/// The buffer of a kernel that writes every element itself (a GEMM with `beta = 0`):
+/// a pooled buffer as its last tensor left it, else fresh pages the OS zeroes lazily,
+/// allocated fallibly. Either way no pass of zeros comes first (that pass cost W3 a
+/// third of a step).
+pub(crate) fn alloc_overwritten<T: Element>(shape: &Shape) -> TensorResult<Vec<T>> {
     let n = shape.numel();
     if n == 0 {
         return Ok(Vec::new());
     }
-    if let Some(mut v) = pool::take(n) {
-        v.resize(n, T::ZERO);
-        return Ok(v);
+    if n.saturating_mul(std::mem::size_of::<T>()) >= pool::MIN_BYTES {
+        if let Some(v) = pool::overwritten_if_pooled(n) {
+            return Ok(v);
+        }
     }
     let oom = || out_of_memory::<T>(shape);
     let layout = std::alloc::Layout::array::<T>(n).map_err(|_| oom())?;

@@ -384,7 +384,7 @@ impl<T: Element> Tensor<T> {
             }
         }
         let (plane, rows, og) = (g.plane(), g.col_rows(), g.o / g.groups);
-        let mut out = crate::tensor::alloc_zeroed_lazy(&g.out)?;
+        let mut out = crate::tensor::alloc_overwritten(&g.out)?;
         if out.is_empty() {
             return Ok(Tensor::from_parts(g.out, out));
         }

@@ -6,13 +6,14 @@ use super::parallel::{self, Cost};
 use super::simd::{self, Map1, Map2, Map3, Update1, Update2};
 use super::{broadcast_strides, for_each_offset, PARALLEL_THRESHOLD};
 use crate::error::shape_err;
-use crate::tensor::{alloc_zeroed, zeroed};
+use crate::pool;
+use crate::tensor::alloc_zeroed;
 use crate::{Element, Shape, Tensor, TensorResult};
 
-/// A new buffer of `len` elements, each block `fill(start, block)` writes; blocks run
+/// A new buffer of `len` elements, each block `fill(start, block)` writes in full; blocks run
 /// in parallel when [`parallel::split`] says so.
 pub(crate) fn filled<T: Element>(len: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
-    let mut out = zeroed(len);
+    let mut out = pool::overwritten(len); // `fill` writes every element
     if parallel::split(Cost::Elements(len)) {
         let block = PARALLEL_THRESHOLD / 4;
         out.par_chunks_mut(block)

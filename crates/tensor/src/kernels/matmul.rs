@@ -103,9 +103,10 @@ impl<T: Element> Tensor<T> {
             return Ok(Tensor::from_parts(out_shape, Vec::new()));
         }
         // the output first: it is at least as large as the offsets table below
-        let mut out = crate::tensor::alloc_zeroed_lazy(&out_shape)?;
+        let mut out = crate::tensor::alloc_overwritten(&out_shape)?;
         if k == 0 {
-            return Ok(Tensor::from_parts(out_shape, out)); // sums of nothing
+            out.fill(T::ZERO); // sums of nothing
+            return Ok(Tensor::from_parts(out_shape, out));
         }
         // one entry per batch element, each of which owns m·n > 0 outputs
         let mut offsets = crate::tensor::alloc_empty::<[usize; 2]>(&batch)?;
@@ -160,7 +161,7 @@ impl<T: Element> Tensor<T> {
             *last = out_f;
         }
         let out_shape = Shape::new(&dims)?;
-        let mut out = crate::tensor::alloc_zeroed_lazy(&out_shape)?;
+        let mut out = crate::tensor::alloc_overwritten(&out_shape)?;
         if let Some(b) = b {
             out.chunks_mut(out_f.max(1))
                 .for_each(|r| r.copy_from_slice(b.data()));

@@ -2,7 +2,8 @@
 
 use super::{broadcast_strides, for_each_offset};
 use crate::error::{attr_err, shape_err};
-use crate::tensor::{alloc_filled, alloc_values, alloc_zeroed, zeroed};
+use crate::pool;
+use crate::tensor::{alloc_filled, alloc_values, alloc_zeroed};
 use crate::{Element, Shape, Tensor, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -84,7 +85,7 @@ impl<T: Element> Tensor<T> {
         let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
         let src_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
         let src = self.data();
-        let mut out = zeroed(self.numel());
+        let mut out = pool::overwritten(self.numel()); // every element written
         for_each_offset(&out_dims, [&src_strides], |i, [o]| out[i] = src[o]);
         Ok(Tensor::from_parts(Shape::new(&out_dims)?, out))
     }

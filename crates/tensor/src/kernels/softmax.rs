@@ -3,7 +3,7 @@
 
 use super::reduce::{accurate_sum, max_run, sum_run, DimSplit};
 use super::simd::{self, Vectorized};
-use crate::tensor::zeroed;
+use crate::pool;
 use crate::{Element, Tensor, TensorError, TensorResult};
 
 impl<T: Element> Tensor<T> {
@@ -40,7 +40,7 @@ impl<T: Element> Tensor<T> {
     fn softmax_impl(&self, dim: usize, log: bool) -> TensorResult<Tensor<T>> {
         let s = DimSplit::new(self.shape(), dim)?;
         let x = self.data();
-        let mut out = zeroed(x.len());
+        let mut out = pool::overwritten(x.len()); // every element written below
         if s.inner == 1 && s.len > 0 {
             // the last dim: contiguous rows through the vector loop
             for (x, out) in x.chunks_exact(s.len).zip(out.chunks_exact_mut(s.len)) {
